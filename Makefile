@@ -1,0 +1,40 @@
+# LLM Engine — `make run` starts the platform on embedded defaults, `make test` runs the tests.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 5000
+
+.PHONY: run test venv services helm migrate worker lint bench clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	@echo "==> creating the virtualenv in $(VENV) and installing requirements (first run takes a minute)"
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
+	@$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+venv: $(VENV)/.installed
+
+# Debian packages and services the tests need: PostgreSQL and Redis (started when not running).
+services:
+	@bash scripts/services.sh
+
+helm:
+	@bash scripts/install_helm.sh
+
+migrate: venv
+	@mkdir -p var
+	@$(PY) manage.py migrate --noinput
+
+run: venv
+	@bash scripts/run.sh
+
+test: venv services helm
+	@$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: venv services
+	@$(PY) bench/gateway_overhead.py
+
+clean:
+	rm -rf $(VENV) var .tools

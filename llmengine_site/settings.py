@@ -1,0 +1,240 @@
+"""Settings for LLM Engine, read from the environment (django-environ).
+
+Every variable is listed with its default in `.env.example`. `<NAME>_FILE` reads the value of
+`<NAME>` from a mounted file (Kubernetes secrets). A bad value raises ImproperlyConfigured at
+start, naming the variable.
+"""
+import json
+import os
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("LLME_VAR_DIR", BASE_DIR / "var"))
+
+env = environ.Env()
+
+
+def _read_file_variables() -> None:
+    """`FOO_FILE=/path` sets `FOO` from the file's content (mounted secrets)."""
+    for key, path in list(os.environ.items()):
+        if key.endswith("_FILE") and key[:-5] and key[:-5] not in os.environ:
+            try:
+                os.environ[key[:-5]] = Path(path).read_text().strip()
+            except OSError as exc:
+                raise ImproperlyConfigured(f"{key}={path}: cannot read the file ({exc})") from exc
+
+
+_read_file_variables()
+
+
+def _json_env(name: str, default):
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} must be JSON: {exc}") from exc
+    if not isinstance(value, type(default)):
+        raise ImproperlyConfigured(f"{name} must be a JSON {type(default).__name__}")
+    return value
+
+
+def _choice_env(name: str, choices: tuple[str, ...], default: str) -> str:
+    value = env.str(name, default=default)
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name}={value!r}: must be one of {', '.join(choices)}")
+    return value
+
+
+DEBUG = env.bool("DEBUG", default=False)
+SECRET_KEY = env.str("SECRET_KEY", default="")
+if not SECRET_KEY:
+    if not DEBUG and env.bool("LLME_REQUIRE_SECRET_KEY", default=False):
+        raise ImproperlyConfigured("SECRET_KEY is not set: set SECRET_KEY or SECRET_KEY_FILE")
+    SECRET_KEY = "insecure-local-development-key-change-me"
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["*"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "django_dramatiq",
+    "llmengine_site",
+    "endpoints",
+    "jobs",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "llmengine_site.urls"
+APPEND_SLASH = False  # the official client joins paths without a trailing slash
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "llmengine_site.context_processors.platform",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "llmengine_site.wsgi.application"
+ASGI_APPLICATION = "llmengine_site.asgi.application"
+
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'llmengine.sqlite3'}")}
+DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=0))
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env.str("REDIS_URL", default="")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "llme",
+            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 2, "SOCKET_TIMEOUT": 2},
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "llme"}}
+
+# Dramatiq: Redis broker when REDIS_URL is set, otherwise an in-process broker whose worker
+# threads run inside the gateway process (see llmengine_site/dramatiq_setup.py).
+DRAMATIQ_INPROCESS = not REDIS_URL
+DRAMATIQ_BROKER = {
+    "BROKER": "dramatiq.brokers.redis.RedisBroker" if REDIS_URL else "dramatiq.brokers.stub.StubBroker",
+    "OPTIONS": {"url": REDIS_URL, "namespace": "llme-dramatiq"} if REDIS_URL else {},
+    "MIDDLEWARE": [
+        "dramatiq.middleware.AgeLimit",
+        "dramatiq.middleware.TimeLimit",
+        "dramatiq.middleware.Callbacks",
+        "dramatiq.middleware.Retries",
+        "django_dramatiq.middleware.DbConnectionsMiddleware",
+    ],
+}
+DRAMATIQ_AUTODISCOVER_MODULES = ["tasks"]
+DRAMATIQ_TASKS_DATABASE = "default"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "static")))
+WHITENOISE_USE_FINDERS = True
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["llmengine_site.auth.CredentialAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["llmengine_site.auth.IsAuthenticatedCaller"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["llmengine_site.api.JSONOrNullParser", "rest_framework.parsers.MultiPartParser"],
+    "EXCEPTION_HANDLER": "llmengine_site.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "LLM Engine",
+    "DESCRIPTION": "Deploy, serve and fine-tune large language models on your own Kubernetes GPU nodes.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_AUTHENTICATION": [],
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+}
+
+# ---------------------------------------------------------------------------------------------
+# LLM Engine settings (prefix LLME_). Names are stable: the chart and scripts rely on them.
+# ---------------------------------------------------------------------------------------------
+LLME_AUTH_MODE = _choice_env("LLME_AUTH_MODE", ("api-key", "trust-username"), "trust-username")
+LLME_ENV = env.str("LLME_ENV", default="local")  # the chart's `context`
+LLME_CLUSTER_NAME = env.str("LLME_CLUSTER_NAME", default="")
+LLME_DNS_HOST_DOMAIN = env.str("LLME_DNS_HOST_DOMAIN", default="")
+LLME_ENDPOINT_NAMESPACE = env.str("LLME_ENDPOINT_NAMESPACE", default="llm-engine")
+LLME_ENDPOINT_URL_TEMPLATE = env.str(
+    "LLME_ENDPOINT_URL_TEMPLATE", default="http://{service}.{namespace}.svc.cluster.local:80"
+)
+LLME_GATEWAY_URL = env.str("LLME_GATEWAY_URL", default="http://llm-engine.llm-engine.svc.cluster.local:80")
+LLME_DOCKER_REPO_PREFIX = env.str("LLME_DOCKER_REPO_PREFIX", default="")
+LLME_REGISTRY_CHECK = env.bool("LLME_REGISTRY_CHECK", default=False)
+LLME_QUEUE_BACKEND = _choice_env("LLME_QUEUE_BACKEND", ("sqs", "redis"), "redis")
+LLME_S3_BUCKET = env.str("LLME_S3_BUCKET", default="")
+LLME_AWS_REGION = env.str("LLME_AWS_REGION", default=os.environ.get("AWS_DEFAULT_REGION", "us-west-2"))
+LLME_AWS_ACCOUNT_ID = env.str("LLME_AWS_ACCOUNT_ID", default="000000000000")
+LLME_FORWARDER_IMAGE = env.str("LLME_FORWARDER_IMAGE", default="llm-engine:latest")
+LLME_FINE_TUNE_REPOSITORY = env.str("LLME_FINE_TUNE_REPOSITORY", default="")
+LLME_MAX_WORKERS_LIMIT = env.int("LLME_MAX_WORKERS_LIMIT", default=250)
+LLME_MAX_METADATA_BYTES = env.int("LLME_MAX_METADATA_BYTES", default=64 * 1024)
+LLME_FRAMEWORK_REPOSITORIES = _json_env(
+    "LLME_FRAMEWORK_REPOSITORIES",
+    {
+        "text_generation_inference": "text-generation-inference",
+        "vllm": "vllm",
+        "lightllm": "lightllm",
+        "tensorrt_llm": "tensorrt-llm",
+        "deepspeed": "instant-llm",
+        "sglang": "sglang",
+    },
+)
+LLME_FRAMEWORK_LATEST_TAGS = _json_env(
+    "LLME_FRAMEWORK_LATEST_TAGS",
+    {
+        "text_generation_inference": "0.9.4",
+        "vllm": "0.6.3",
+        "lightllm": "v0.0.9",
+        "tensorrt_llm": "0.10.0",
+        "deepspeed": "latest",
+        "sglang": "0.4.1",
+    },
+)
+LLME_GPU_NODE_LABELS = _json_env(
+    "LLME_GPU_NODE_LABELS",
+    {
+        "nvidia-tesla-t4": "nvidia-tesla-t4",
+        "nvidia-ampere-a10": "nvidia-tesla-a10",
+        "nvidia-ampere-a100": "nvidia-tesla-a100",
+        "nvidia-ampere-a100e": "nvidia-tesla-a100e",
+        "nvidia-hopper-h100": "nvidia-hopper-h100",
+        "nvidia-hopper-h100-1g20gb": "nvidia-hopper-h100-1g20gb",
+        "nvidia-hopper-h100-3g40gb": "nvidia-hopper-h100-3g40gb",
+    },
+)
+# Extra settings for the builder (issue 3) and inference (issue 4) are read where used,
+# through django.conf.settings, and documented in .env.example.
