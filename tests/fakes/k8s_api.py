@@ -1,0 +1,777 @@
+"""A small fake Kubernetes API server, spoken to over real HTTP by the real adapter.
+
+What it does like the real API server (and what tests may rely on):
+- discovery (`/api`, `/api/v1`, `/apis`, `/apis/<group>/<version>`); CRD groups (KEDA, LWS)
+  are served only after `install_crd()`, and an unserved group answers `404 page not found`;
+- objects keyed by (group/version, plural, namespace, name) with `uid`, `resourceVersion`,
+  `creationTimestamp`, and `generation` bumped only when `spec` changes;
+- GET / LIST with label selectors (`=`, `==`, `!=`, `in`, `notin`, `key`, `!key`) and simple
+  field selectors (`a.b=c`); POST (409 AlreadyExists); PUT (409 on a stale resourceVersion);
+  PATCH as server-side apply (creates when absent) or JSON merge patch (also used for
+  strategic merge patch); DELETE (404 with a `Status` body; cascades to pods selected by a
+  Deployment/DaemonSet/StatefulSet/Job, and to everything inside a deleted Namespace);
+- `Status` error bodies shaped like the real ones; pod logs; bearer-token checks.
+
+Simplifications (documented so nobody mistakes them for Kubernetes behaviour): server-side
+apply merges the applied fields over the stored object (no managedFields, so a field dropped
+from the applied config is kept); strategic merge patch is treated as JSON merge patch; no
+watches, no admission, no defaulting. Controllers do not run: tests move state with the control
+methods (`mark_deployment_available`, `add_pod_for_deployment`, `set_status`, `add_event`).
+"""
+import copy
+import json
+import re
+import threading
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+import yaml
+
+# group/version -> [(plural, kind, namespaced)]. Built-in APIs are always served.
+BUILTIN_RESOURCES = {
+    "v1": [
+        ("pods", "Pod", True), ("services", "Service", True), ("configmaps", "ConfigMap", True),
+        ("secrets", "Secret", True), ("events", "Event", True),
+        ("serviceaccounts", "ServiceAccount", True),
+        ("persistentvolumeclaims", "PersistentVolumeClaim", True),
+        ("namespaces", "Namespace", False), ("nodes", "Node", False),
+    ],
+    "apps/v1": [
+        ("deployments", "Deployment", True), ("daemonsets", "DaemonSet", True),
+        ("statefulsets", "StatefulSet", True), ("replicasets", "ReplicaSet", True),
+    ],
+    "batch/v1": [("jobs", "Job", True), ("cronjobs", "CronJob", True)],
+    "policy/v1": [("poddisruptionbudgets", "PodDisruptionBudget", True)],
+    "autoscaling/v2": [("horizontalpodautoscalers", "HorizontalPodAutoscaler", True)],
+    "autoscaling/v1": [("horizontalpodautoscalers", "HorizontalPodAutoscaler", True)],
+    "scheduling.k8s.io/v1": [("priorityclasses", "PriorityClass", False)],
+}
+# Groups that exist only when their CRDs are installed (see `install_crd`).
+CRD_RESOURCES = {
+    "keda.sh/v1alpha1": [
+        ("scaledobjects", "ScaledObject", True), ("scaledjobs", "ScaledJob", True),
+        ("triggerauthentications", "TriggerAuthentication", True),
+        ("clustertriggerauthentications", "ClusterTriggerAuthentication", False),
+    ],
+    "leaderworkerset.x-k8s.io/v1": [("leaderworkersets", "LeaderWorkerSet", True)],
+    "autoscaling.k8s.io/v1": [("verticalpodautoscalers", "VerticalPodAutoscaler", True)],
+}
+# Kinds whose pods go when they are deleted (the garbage collector's job in a real cluster).
+WORKLOAD_KINDS = {"Deployment", "DaemonSet", "StatefulSet", "ReplicaSet", "LeaderWorkerSet"}
+
+DROP = "drop"  # `fail_next(status=DROP)`: close the connection without answering
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def status_body(code: int, reason: str, message: str, details: dict | None = None) -> dict:
+    """A `Status` object as the API server returns it for failures."""
+    body = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": message, "reason": reason, "code": code}
+    if details:
+        body["details"] = details
+    return body
+
+
+def merge_patch(target, patch):
+    """RFC 7386 JSON merge patch: dicts merge recursively, null deletes, anything else replaces."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result
+
+
+# -------------------------------------------------------------------- selectors
+SET_TERM = re.compile(r"^([\w./-]+)\s+(in|notin)\s+\(([^)]*)\)$")
+
+
+def split_selector(selector: str) -> list[str]:
+    """Split on commas outside parentheses: `a in (x,y),b` is two terms."""
+    terms, depth, current = [], 0, ""
+    for char in selector:
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            terms.append(current.strip())
+            current = ""
+        else:
+            current += char
+    if current.strip():
+        terms.append(current.strip())
+    return terms
+
+
+def matches_label_selector(labels: dict, selector: str | None) -> bool:
+    """Label selector semantics of the real API (`!=` and `notin` match objects lacking the key)."""
+    for term in split_selector(selector or ""):
+        set_term = SET_TERM.match(term)
+        if set_term:
+            key, operator = set_term.group(1), set_term.group(2)
+            values = {value.strip() for value in set_term.group(3).split(",") if value.strip()}
+            if operator == "in" and labels.get(key) not in values:
+                return False
+            if operator == "notin" and labels.get(key) in values:
+                return False
+        elif term.startswith("!"):
+            if term[1:].strip() in labels:
+                return False
+        elif "=" in term:
+            operator = "!=" if "!=" in term else "==" if "==" in term else "="
+            key, value = (part.strip() for part in term.split(operator, 1))
+            if (labels.get(key) == value) == (operator == "!="):
+                return False
+        elif term not in labels:
+            return False
+    return True
+
+
+def matches_field_selector(obj: dict, selector: str | None) -> bool:
+    """Field selectors such as `involvedObject.name=x` or `status.phase!=Running`."""
+    for term in split_selector(selector or ""):
+        operator = "!=" if "!=" in term else "==" if "==" in term else "="
+        path, expected = (part.strip() for part in term.split(operator, 1))
+        value = obj
+        for part in path.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        if (str(value if value is not None else "") == expected) == (operator == "!="):
+            return False
+    return True
+
+
+@dataclass
+class RecordedRequest:
+    method: str
+    path: str
+    query: dict
+    content_type: str
+    body: object
+
+
+@dataclass
+class Failure:
+    status: int | str
+    times: int
+    method: str | None
+    path_contains: str | None
+    message: str | None = None
+
+
+REASONS = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound",
+           409: "Conflict", 422: "Invalid", 429: "TooManyRequests", 500: "InternalError",
+           503: "ServiceUnavailable", 504: "Timeout"}
+
+
+def failure_body(failure: Failure) -> dict:
+    reason = REASONS.get(failure.status, "Unknown")
+    return status_body(failure.status, reason, failure.message or f"injected failure: {reason}")
+
+
+class ApiError(Exception):
+    def __init__(self, code: int, reason: str, message: str, details: dict | None = None):
+        super().__init__(message)
+        self.body = status_body(code, reason, message, details)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Resource:
+    group_version: str
+    plural: str
+    kind: str
+    namespaced: bool
+
+    @property
+    def group(self) -> str:
+        return self.group_version.rpartition("/")[0] if "/" in self.group_version else ""
+
+    def qualified(self) -> str:
+        """`deployments.apps` / `pods`: how the API names a resource in its messages."""
+        return f"{self.plural}.{self.group}" if self.group else self.plural
+
+    def details(self, name: str) -> dict:
+        return {"name": name, "group": self.group, "kind": self.plural}
+
+
+class FakeKubernetesApi:
+    """Object store plus control methods; `FakeKubernetesServer` puts HTTP in front of it."""
+
+    def __init__(self, token: str | None = "fake-token"):
+        self.token = token
+        self.lock = threading.RLock()
+        self.reset()
+
+    # ---------------------------------------------------------------- control methods
+    def reset(self, crds: tuple[str, ...] = ()) -> None:
+        """Forget every object, log, request, failure and installed CRD (then install `crds`)."""
+        with self.lock:
+            self.store: dict[tuple[str, str, str, str], dict] = {}
+            self.logs: dict[tuple[str, str, str], str] = {}
+            self.installed: set[str] = set()
+            self.failures: list[Failure] = []
+            self.requests: list[RecordedRequest] = []
+            self.revision = 1000
+            for group_version in crds:
+                self.install_crd(group_version)
+
+    def install_crd(self, group_version: str) -> None:
+        """Serve a CRD group such as `keda.sh/v1alpha1` (as after `helm install keda`)."""
+        if group_version not in CRD_RESOURCES:
+            raise ValueError(f"unknown CRD group {group_version}; add it to CRD_RESOURCES")
+        self.installed.add(group_version)
+
+    def uninstall_crd(self, group_version: str) -> None:
+        self.installed.discard(group_version)
+
+    def fail_next(self, status: int | str = 500, times: int = 1, method: str | None = None,
+                  path_contains: str | None = None, message: str | None = None) -> None:
+        """Make the next `times` matching requests fail with `status` and a `Status` body
+        carrying `message` (or close the connection unanswered with `status=DROP`)."""
+        with self.lock:
+            self.failures.append(Failure(status, times, method and method.upper(), path_contains, message))
+
+    def objects(self, kind: str | None = None, namespace: str | None = None,
+                label_selector: str | None = None) -> list[dict]:
+        """Stored objects (copies, with apiVersion and kind), for assertions."""
+        with self.lock:
+            found = [copy.deepcopy(obj) for (gv, plural, ns, name), obj in sorted(self.store.items())
+                     if (kind is None or obj["kind"] == kind)
+                     and (namespace is None or ns == namespace)
+                     and matches_label_selector(obj["metadata"].get("labels") or {}, label_selector)]
+        return found
+
+    def get_object(self, kind: str, namespace: str | None, name: str) -> dict | None:
+        matches = [o for o in self.objects(kind, namespace) if o["metadata"]["name"] == name]
+        return matches[0] if matches else None
+
+    def set_status(self, api_version: str, kind: str, namespace: str | None, name: str,
+                   status: dict) -> dict:
+        """Replace an object's `status`, as its controller would."""
+        resource = self.resource_for_kind(api_version, kind)
+        with self.lock:
+            obj = self._require(resource, namespace or "", name)
+            obj["status"] = copy.deepcopy(status)
+            self._bump(obj)
+            return copy.deepcopy(obj)
+
+    def mark_deployment_available(self, namespace: str, name: str, replicas: int | None = None) -> dict:
+        """Report a finished rollout: all replicas ready, available and up to date."""
+        deployment = self.get_object("Deployment", namespace, name)
+        if deployment is None:
+            raise KeyError(f"no Deployment {namespace}/{name}")
+        if replicas is None:
+            replicas = deployment["spec"].get("replicas", 1)
+        condition = {"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable",
+                     "message": "Deployment has minimum availability.",
+                     "lastUpdateTime": now_iso(), "lastTransitionTime": now_iso()}
+        status = {"observedGeneration": deployment["metadata"]["generation"], "replicas": replicas,
+                  "readyReplicas": replicas, "availableReplicas": replicas,
+                  "updatedReplicas": replicas, "conditions": [condition]}
+        return self.set_status("apps/v1", "Deployment", namespace, name, status)
+
+    def add_event(self, namespace: str, involved_kind: str, involved_name: str, reason: str,
+                  message: str, type: str = "Warning") -> dict:
+        event = {
+            "apiVersion": "v1", "kind": "Event",
+            "metadata": {"name": f"{involved_name}.{uuid.uuid4().hex[:16]}", "namespace": namespace},
+            "involvedObject": {"kind": involved_kind, "name": involved_name, "namespace": namespace},
+            "reason": reason, "message": message, "type": type, "count": 1,
+            "firstTimestamp": now_iso(), "lastTimestamp": now_iso(),
+        }
+        with self.lock:
+            return copy.deepcopy(self._create(self.resource_for_kind("v1", "Event"), namespace, event))
+
+    def add_pod_for_deployment(self, namespace: str, deployment_name: str, phase: str = "Pending",
+                               waiting_reason: str | None = None, waiting_message: str | None = None,
+                               scheduled: bool = True, unschedulable_message: str | None = None,
+                               log: str | None = None, container: str = "main") -> dict:
+        """Create a pod the Deployment's ReplicaSet would have made, in the given state.
+
+        `scheduled=False` gives `PodScheduled=False reason=Unschedulable` (and a FailedScheduling
+        event); `waiting_reason` (ImagePullBackOff, ErrImagePull, CrashLoopBackOff, ...) puts
+        `container` in that waiting state; `log` becomes that container's log.
+        """
+        deployment = self.get_object("Deployment", namespace, deployment_name)
+        if deployment is None:
+            raise KeyError(f"no Deployment {namespace}/{deployment_name}")
+        pod, events = build_pod(deployment, phase, waiting_reason, waiting_message, scheduled,
+                                unschedulable_message, container)
+        with self.lock:
+            stored = self._create(self.resource_for_kind("v1", "Pod"), namespace, pod)
+            if log is not None:
+                self.logs[(namespace, stored["metadata"]["name"], container)] = log
+        for reason, message in events:
+            self.add_event(namespace, "Pod", stored["metadata"]["name"], reason, message)
+        return copy.deepcopy(stored)
+
+    def set_pod_log(self, namespace: str, pod_name: str, log: str, container: str = "main") -> None:
+        self.logs[(namespace, pod_name, container)] = log
+
+    # ---------------------------------------------------------------- resources
+    def served(self) -> dict[str, list[tuple[str, str, bool]]]:
+        served = dict(BUILTIN_RESOURCES)
+        served.update({gv: CRD_RESOURCES[gv] for gv in sorted(self.installed)})
+        return served
+
+    def resource(self, group_version: str, plural: str) -> Resource | None:
+        for name, kind, namespaced in self.served().get(group_version, []):
+            if name == plural:
+                return Resource(group_version, plural, kind, namespaced)
+        return None
+
+    def resource_for_kind(self, group_version: str, kind: str) -> Resource:
+        for plural, known_kind, namespaced in self.served().get(group_version, []):
+            if known_kind == kind:
+                return Resource(group_version, plural, kind, namespaced)
+        raise KeyError(f"{kind} is not served in {group_version}")
+
+    # ---------------------------------------------------------------- verbs (called by the handler)
+    def get(self, resource: Resource, namespace: str, name: str) -> dict:
+        return copy.deepcopy(self._require(resource, namespace, name))
+
+    def list(self, resource: Resource, namespace: str | None, label_selector: str | None,
+             field_selector: str | None) -> dict:
+        items = []
+        for (gv, plural, ns, _), obj in sorted(self.store.items()):
+            if (gv, plural) != (resource.group_version, resource.plural):
+                continue
+            if namespace and ns != namespace:
+                continue
+            if not matches_label_selector(obj["metadata"].get("labels") or {}, label_selector):
+                continue
+            if not matches_field_selector(obj, field_selector):
+                continue
+            item = copy.deepcopy(obj)
+            # Like the real server, list items of built-in kinds carry no apiVersion/kind.
+            item.pop("apiVersion", None)
+            item.pop("kind", None)
+            items.append(item)
+        return {"kind": f"{resource.kind}List", "apiVersion": resource.group_version,
+                "metadata": {"resourceVersion": str(self.revision)}, "items": items}
+
+    def create(self, resource: Resource, namespace: str, body: dict) -> dict:
+        return copy.deepcopy(self._create(resource, namespace, body))
+
+    def replace(self, resource: Resource, namespace: str, name: str, body: dict) -> dict:
+        stored = self._require(resource, namespace, name)
+        sent_version = (body.get("metadata") or {}).get("resourceVersion")
+        if sent_version and sent_version != stored["metadata"]["resourceVersion"]:
+            raise ApiError(409, "Conflict", f'Operation cannot be fulfilled on {resource.qualified()} '
+                           f'"{name}": the object has been modified; please apply your changes '
+                           "to the latest version and try again", resource.details(name))
+        updated = copy.deepcopy(body)
+        updated["metadata"] = {**updated.get("metadata", {}), **self._identity(stored)}
+        updated["status"] = stored.get("status", {})
+        return copy.deepcopy(self._store_update(resource, namespace, name, stored, updated))
+
+    def patch(self, resource: Resource, namespace: str, name: str, body, content_type: str,
+              query: dict) -> dict:
+        stored = self.store.get(self._key(resource, namespace, name))
+        if content_type == "application/apply-patch+yaml":
+            if not query.get("fieldManager"):
+                raise ApiError(400, "BadRequest", 'PatchOptions.meta.k8s.io "" is invalid: '
+                               "fieldManager: Required value: is required for apply patch")
+            if stored is None:
+                return self.create(resource, namespace, {**body, "metadata": {**body.get("metadata", {}), "name": name}})
+        elif content_type not in ("application/merge-patch+json", "application/strategic-merge-patch+json"):
+            raise ApiError(415, "UnsupportedMediaType", f"the body of the request was in an unknown format - accepted media types include: application/merge-patch+json, application/strategic-merge-patch+json, application/apply-patch+yaml (got {content_type})")
+        if stored is None:
+            raise self._not_found(resource, name)
+        patch = {key: value for key, value in body.items() if key != "status"}
+        updated = merge_patch(stored, patch)
+        updated["metadata"] = {**updated.get("metadata", {}), **self._identity(stored)}
+        return copy.deepcopy(self._store_update(resource, namespace, name, stored, updated))
+
+    def delete(self, resource: Resource, namespace: str, name: str, body: dict | None) -> dict:
+        stored = self._require(resource, namespace, name)
+        del self.store[self._key(resource, namespace, name)]
+        if (body or {}).get("propagationPolicy") != "Orphan":
+            self._delete_dependents(stored, namespace)
+        return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+                "details": {**resource.details(name), "uid": stored["metadata"]["uid"]}}
+
+    def pod_log(self, namespace: str, name: str, container: str | None, tail_lines: int | None) -> str:
+        pod = self._require(self.resource_for_kind("v1", "Pod"), namespace, name)
+        names = [c["name"] for c in pod["spec"].get("containers", [])]
+        if container is None:
+            if len(names) > 1:
+                raise ApiError(400, "BadRequest", f"a container name must be specified for pod {name}, "
+                               f"choose one of: [{' '.join(names)}]")
+            container = names[0] if names else "main"
+        elif container not in names:
+            raise ApiError(400, "BadRequest", f"container {container} is not valid for pod {name}")
+        log = self.logs.get((namespace, name, container))
+        if log is None:
+            for status in pod.get("status", {}).get("containerStatuses", []):
+                waiting = status.get("state", {}).get("waiting")
+                if status["name"] == container and waiting:
+                    raise ApiError(400, "BadRequest", f'container "{container}" in pod "{name}" is '
+                                   f"waiting to start: {waiting.get('reason', 'ContainerCreating')}")
+            log = ""
+        lines = log.splitlines(keepends=True)
+        if tail_lines is not None:
+            lines = lines[-tail_lines:] if tail_lines > 0 else []
+        return "".join(lines)
+
+    # ---------------------------------------------------------------- internals
+    @staticmethod
+    def _key(resource: Resource, namespace: str, name: str):
+        return (resource.group_version, resource.plural, namespace if resource.namespaced else "", name)
+
+    def _not_found(self, resource: Resource, name: str) -> ApiError:
+        return ApiError(404, "NotFound", f'{resource.qualified()} "{name}" not found', resource.details(name))
+
+    def _require(self, resource: Resource, namespace: str, name: str) -> dict:
+        stored = self.store.get(self._key(resource, namespace, name))
+        if stored is None:
+            raise self._not_found(resource, name)
+        return stored
+
+    @staticmethod
+    def _identity(stored: dict) -> dict:
+        keys = ("name", "namespace", "uid", "resourceVersion", "creationTimestamp", "generation")
+        return {key: stored["metadata"][key] for key in keys if key in stored["metadata"]}
+
+    def _bump(self, obj: dict) -> None:
+        self.revision += 1
+        obj["metadata"]["resourceVersion"] = str(self.revision)
+
+    def _create(self, resource: Resource, namespace: str, body: dict) -> dict:
+        obj = copy.deepcopy(body)
+        metadata = obj.setdefault("metadata", {})
+        if not metadata.get("name") and metadata.get("generateName"):
+            metadata["name"] = metadata["generateName"] + uuid.uuid4().hex[:5]
+        name = metadata.get("name")
+        if not name:
+            raise ApiError(422, "Invalid", f"{resource.kind} \"\" is invalid: metadata.name: Required value: name or generateName is required")
+        key = self._key(resource, namespace, name)
+        if key in self.store:
+            raise ApiError(409, "AlreadyExists", f'{resource.qualified()} "{name}" already exists',
+                           resource.details(name))
+        if resource.namespaced:
+            metadata["namespace"] = namespace
+        metadata.update(uid=str(uuid.uuid4()), creationTimestamp=now_iso(), generation=1)
+        obj["apiVersion"], obj["kind"] = resource.group_version, resource.kind
+        self._bump(obj)
+        self.store[key] = obj
+        return obj
+
+    def _store_update(self, resource, namespace, name, stored, updated) -> dict:
+        updated["apiVersion"], updated["kind"] = resource.group_version, resource.kind
+        if updated == stored:
+            return stored  # a no-op write keeps resourceVersion, as the real server does
+        if updated.get("spec") != stored.get("spec"):
+            updated["metadata"]["generation"] = stored["metadata"].get("generation", 1) + 1
+        self._bump(updated)
+        self.store[self._key(resource, namespace, name)] = updated
+        return updated
+
+    def _delete_dependents(self, owner: dict, namespace: str) -> None:
+        kind = owner["kind"]
+        if kind == "Namespace":
+            for key in [k for k in self.store if k[2] == owner["metadata"]["name"]]:
+                del self.store[key]
+            return
+        if kind in WORKLOAD_KINDS:
+            selector = (owner.get("spec", {}).get("selector") or {}).get("matchLabels") or {}
+        elif kind == "Job":
+            selector = {"job-name": owner["metadata"]["name"]}
+        else:
+            return
+        if not selector:
+            return
+        for key, obj in list(self.store.items()):
+            labels = obj["metadata"].get("labels") or {}
+            if key[:3] == ("v1", "pods", namespace) and all(labels.get(k) == v for k, v in selector.items()):
+                del self.store[key]
+
+
+# -------------------------------------------------------------------- pods made by a "ReplicaSet"
+DEFAULT_UNSCHEDULABLE = "0/3 nodes are available: 3 Insufficient nvidia.com/gpu."
+
+
+def waiting_message_for(reason: str, image: str, pod_name: str, container: str) -> str:
+    """The kubelet's wording for the common waiting reasons."""
+    if reason == "ErrImagePull":
+        return (f'rpc error: code = NotFound desc = failed to pull and unpack image "{image}": '
+                f'failed to resolve reference "{image}": {image}: not found')
+    if reason == "ImagePullBackOff":
+        return f'Back-off pulling image "{image}"'
+    if reason == "CrashLoopBackOff":
+        return f"back-off 5m0s restarting failed container={container} pod={pod_name}"
+    return ""
+
+
+def container_status(name: str, image: str, phase: str, waiting: dict | None) -> dict:
+    running = phase == "Running" and waiting is None
+    if waiting is not None:
+        state = {"waiting": waiting}
+    elif running:
+        state = {"running": {"startedAt": now_iso()}}
+    else:
+        state = {"waiting": {"reason": "ContainerCreating"}}
+    status = {"name": name, "image": image, "imageID": "", "ready": running, "started": running,
+              "restartCount": 0, "state": state, "lastState": {}}
+    if waiting and waiting["reason"] == "CrashLoopBackOff":
+        status["restartCount"] = 5
+        status["lastState"] = {"terminated": {"exitCode": 1, "reason": "Error",
+                                              "startedAt": now_iso(), "finishedAt": now_iso()}}
+    return status
+
+
+def condition(kind: str, ok: bool, reason: str | None = None, message: str | None = None) -> dict:
+    found = {"type": kind, "status": "True" if ok else "False", "lastProbeTime": None,
+             "lastTransitionTime": now_iso()}
+    if reason:
+        found["reason"] = reason
+    if message:
+        found["message"] = message
+    return found
+
+
+def build_pod(deployment: dict, phase: str, waiting_reason: str | None, waiting_message: str | None,
+              scheduled: bool, unschedulable_message: str | None, container: str):
+    """A pod of `deployment` in the requested state, plus the (reason, message) events it causes."""
+    template = deployment["spec"].get("template") or {}
+    selector = (deployment["spec"].get("selector") or {}).get("matchLabels") or {}
+    template_hash = uuid.uuid4().hex[:10]
+    name = f"{deployment['metadata']['name']}-{template_hash}-{uuid.uuid4().hex[:5]}"
+    spec = copy.deepcopy(template.get("spec") or {"containers": [{"name": container, "image": "unknown"}]})
+    pod = {"apiVersion": "v1", "kind": "Pod", "spec": spec, "metadata": {
+        "name": name,
+        "labels": {**((template.get("metadata") or {}).get("labels") or {}), **selector,
+                   "pod-template-hash": template_hash},
+        "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "controller": True,
+                             "name": f"{deployment['metadata']['name']}-{template_hash}"}]}}
+    if not scheduled:
+        message = unschedulable_message or DEFAULT_UNSCHEDULABLE
+        pod["status"] = {"phase": "Pending", "qosClass": "Guaranteed",
+                         "conditions": [condition("PodScheduled", False, "Unschedulable", message)]}
+        return pod, [("FailedScheduling", message)]
+    events, statuses = [], []
+    for spec_container in spec.get("containers", []):
+        image = spec_container.get("image", "")
+        waiting = None
+        if spec_container["name"] == container and waiting_reason:
+            waiting = {"reason": waiting_reason,
+                       "message": waiting_message or waiting_message_for(waiting_reason, image, name, container)}
+            if waiting_reason in ("ErrImagePull", "ImagePullBackOff"):
+                events.append(("Failed", f'Failed to pull image "{image}": {waiting["message"]}'))
+            elif waiting_reason == "CrashLoopBackOff":
+                events.append(("BackOff", f"Back-off restarting failed container {container} in pod {name}"))
+        statuses.append(container_status(spec_container["name"], image, phase, waiting))
+    unready = [status["name"] for status in statuses if not status["ready"]]
+    message = f"containers with unready status: [{' '.join(unready)}]" if unready else None
+    reason = "ContainersNotReady" if unready else None
+    pod["status"] = {
+        "phase": phase, "qosClass": "Guaranteed", "hostIP": "10.0.0.10", "podIP": "10.1.0.10",
+        "startTime": now_iso(), "containerStatuses": statuses,
+        "conditions": [condition("PodScheduled", True), condition("Initialized", True),
+                       condition("ContainersReady", not unready, reason, message),
+                       condition("Ready", not unready, reason, message)],
+    }
+    return pod, events
+
+
+# -------------------------------------------------------------------- routing
+NOT_FOUND_PAGE = "404 page not found"  # what the real server answers for an unserved group
+VERBS = ["create", "delete", "get", "list", "patch", "update", "watch"]
+
+
+def resource_list(group_version: str, resources) -> dict:
+    entries = []
+    for plural, kind, namespaced in resources:
+        entries.append({"name": plural, "singularName": kind.lower(), "namespaced": namespaced,
+                        "kind": kind, "verbs": VERBS})
+        entries.append({"name": f"{plural}/status", "singularName": "", "namespaced": namespaced,
+                        "kind": kind, "verbs": ["get", "patch", "update"]})
+        if plural == "pods":
+            entries.append({"name": "pods/log", "singularName": "", "namespaced": True,
+                            "kind": "Pod", "verbs": ["get"]})
+    return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version,
+            "resources": entries}
+
+
+def group_list(api: "FakeKubernetesApi") -> dict:
+    groups: dict[str, list[str]] = {}
+    for group_version in api.served():
+        if "/" in group_version:
+            group, version = group_version.split("/")
+            groups.setdefault(group, []).append(version)
+    listed = []
+    for group, versions in groups.items():
+        entries = [{"groupVersion": f"{group}/{version}", "version": version} for version in versions]
+        listed.append({"name": group, "versions": entries, "preferredVersion": entries[0]})
+    return {"kind": "APIGroupList", "apiVersion": "v1", "groups": listed}
+
+
+def route(api: "FakeKubernetesApi", method: str, path: str, query: dict, body, content_type: str):
+    """Dispatch one request to the store; returns (HTTP status, JSON body or plain text)."""
+    parts = [part for part in path.split("/") if part]
+    if parts == ["api"]:
+        return 200, {"kind": "APIVersions", "versions": ["v1"]}
+    if parts == ["apis"]:
+        return 200, group_list(api)
+    if len(parts) >= 2 and parts[0] == "api":
+        group_version, rest = parts[1], parts[2:]
+    elif len(parts) >= 3 and parts[0] == "apis":
+        group_version, rest = f"{parts[1]}/{parts[2]}", parts[3:]
+    else:
+        return 404, NOT_FOUND_PAGE
+    served = api.served()
+    if group_version not in served:
+        return 404, NOT_FOUND_PAGE
+    if not rest:
+        return 200, resource_list(group_version, served[group_version])
+    namespace = None
+    if rest[0] == "namespaces" and len(rest) >= 3:
+        namespace, rest = rest[1], rest[2:]
+    plural, name = rest[0], rest[1] if len(rest) > 1 else None
+    subresource = rest[2] if len(rest) > 2 else None
+    resource = api.resource(group_version, plural)
+    if resource is None or (resource.namespaced and name is not None and namespace is None):
+        return 404, status_body(404, "NotFound", "the server could not find the requested resource")
+    if not resource.namespaced:
+        namespace = ""
+    if name is None:
+        if method == "GET":
+            return 200, api.list(resource, namespace, query.get("labelSelector"), query.get("fieldSelector"))
+        if method == "POST" and namespace is not None:
+            return 201, api.create(resource, namespace, body or {})
+        return 405, status_body(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+    if subresource == "log" and plural == "pods":
+        tail = int(query["tailLines"]) if "tailLines" in query else None
+        return 200, api.pod_log(namespace, name, query.get("container"), tail)
+    if subresource == "status":
+        return route_status(api, resource, method, namespace, name, body)
+    if method == "GET":
+        return 200, api.get(resource, namespace, name)
+    if method == "PUT":
+        return 200, api.replace(resource, namespace, name, body or {})
+    if method == "PATCH":
+        existed = api._key(resource, namespace, name) in api.store
+        patched = api.patch(resource, namespace, name, body or {}, content_type, query)
+        return (200 if existed else 201), patched
+    if method == "DELETE":
+        return 200, api.delete(resource, namespace, name, body)
+    return 405, status_body(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+
+
+def route_status(api, resource, method, namespace, name, body):
+    """The `/status` subresource: only `status` changes through it."""
+    stored = api.get(resource, namespace, name)
+    if method == "GET":
+        return 200, stored
+    new_status = (body or {}).get("status", {})
+    if method == "PATCH":
+        new_status = merge_patch(stored.get("status", {}), new_status)
+    return 200, api.set_status(resource.group_version, resource.kind, namespace or None, name, new_status)
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: "FakeKubernetesServer"
+
+    def log_message(self, *args):  # keep pytest output clean
+        pass
+
+    def do_GET(self):
+        self._handle("GET")
+
+    def do_POST(self):
+        self._handle("POST")
+
+    def do_PUT(self):
+        self._handle("PUT")
+
+    def do_PATCH(self):
+        self._handle("PATCH")
+
+    def do_DELETE(self):
+        self._handle("DELETE")
+
+    def _handle(self, method: str) -> None:
+        api = self.server.api
+        url = urlsplit(self.path)
+        query = {key: values[-1] for key, values in parse_qs(url.query).items()}
+        content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip()
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = None
+        if raw:
+            body = yaml.safe_load(raw) if content_type.endswith("yaml") else json.loads(raw)
+        with api.lock:
+            api.requests.append(RecordedRequest(method, url.path, query, content_type, body))
+            failure = self._take_failure(api, method, url.path)
+        if failure is not None and failure.status == DROP:
+            self.close_connection = True
+            self.connection.shutdown(2)
+            return
+        if failure is not None:
+            self._send(failure.status, failure_body(failure))
+            return
+        if api.token and self.headers.get("Authorization") != f"Bearer {api.token}":
+            self._send(401, status_body(401, "Unauthorized", "Unauthorized"))
+            return
+        try:
+            with api.lock:
+                code, payload = route(api, method, url.path, query, body, content_type)
+        except ApiError as error:
+            code, payload = error.code, error.body
+        self._send(code, payload)
+
+    @staticmethod
+    def _take_failure(api: FakeKubernetesApi, method: str, path: str):
+        for failure in api.failures:
+            if failure.method not in (None, method):
+                continue
+            if failure.path_contains and failure.path_contains not in path:
+                continue
+            failure.times -= 1
+            if failure.times <= 0:
+                api.failures.remove(failure)
+            return failure
+        return None
+
+    def _send(self, code: int, payload) -> None:
+        if isinstance(payload, str):
+            data, content_type = payload.encode(), "text/plain"
+        else:
+            data, content_type = json.dumps(payload).encode(), "application/json"
+        self.send_response(code)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        if code == 429:
+            self.send_header("Retry-After", "1")
+        self.end_headers()
+        self.wfile.write(data)
+
+
+class FakeKubernetesServer(ThreadingHTTPServer):
+    """`FakeKubernetesApi` served on 127.0.0.1:<free port> from a background thread."""
+
+    daemon_threads = True
+
+    def __init__(self, api: FakeKubernetesApi | None = None):
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.api = api or FakeKubernetesApi()
+        self.thread = threading.Thread(target=self.serve_forever, name="fake-k8s-api", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+    def start(self) -> "FakeKubernetesServer":
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.shutdown()
+        self.server_close()
