@@ -17,12 +17,19 @@ VAR_DIR = Path(os.environ.get("LLME_VAR_DIR", BASE_DIR / "var"))
 env = environ.Env()
 
 
+_FILE_VARIABLES = ("SECRET_KEY", "DATABASE_URL", "REDIS_URL")
+
+
 def _read_file_variables() -> None:
-    """`FOO_FILE=/path` sets `FOO` from the file's content (mounted secrets)."""
+    """`NAME_FILE=/path` sets `NAME` from the file's content (mounted secrets), for our own
+    variables: those above and every `LLME_` one."""
     for key, path in list(os.environ.items()):
-        if key.endswith("_FILE") and key[:-5] and key[:-5] not in os.environ:
+        name = key[:-5]
+        if not key.endswith("_FILE") or name in os.environ:
+            continue
+        if name in _FILE_VARIABLES or name.startswith("LLME_"):
             try:
-                os.environ[key[:-5]] = Path(path).read_text().strip()
+                os.environ[name] = Path(path).read_text().strip()
             except OSError as exc:
                 raise ImproperlyConfigured(f"{key}={path}: cannot read the file ({exc})") from exc
 
@@ -69,7 +76,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "django_dramatiq",
-    "llmengine_site",
+    "llmengine_site.apps.LLMEngineSiteConfig",
     "endpoints",
     "jobs",
 ]
@@ -153,12 +160,16 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "static")))
 WHITENOISE_USE_FINDERS = True
+try:  # whitenoise warns about a missing folder until collectstatic has run
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+except OSError:
+    pass
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["llmengine_site.auth.CredentialAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["llmengine_site.auth.IsAuthenticatedCaller"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["llmengine_site.api.JSONOrNullParser", "rest_framework.parsers.MultiPartParser"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser", "rest_framework.parsers.MultiPartParser"],
     "EXCEPTION_HANDLER": "llmengine_site.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,

@@ -1,0 +1,100 @@
+"""Request fields shared by the endpoint and bundle serializers."""
+import re
+
+from rest_framework import serializers
+
+from endpoints.resources import normalize_quantity, parse_quantity
+from llmengine_site.errors import InvalidRequest
+
+LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+# Label keys the platform writes itself on every object.
+RESERVED_LABEL_PREFIXES = ("llm-engine.io/", "app.kubernetes.io/")
+RESERVED_METADATA_KEYS = ("_llm", "_CONVERTED_FROM_ARTIFACT_LIKE")
+
+
+class QuantityField(serializers.Field):
+    """A Kubernetes quantity given as a string or a number; stored as a string."""
+
+    default_error_messages = {"invalid": "{message}"}
+
+    def to_internal_value(self, data):
+        try:
+            parse_quantity(data, self.field_name)
+        except InvalidRequest as exc:
+            raise serializers.ValidationError(str(exc.detail).split(": ", 1)[-1]) from exc
+        return normalize_quantity(data)
+
+    def to_representation(self, value):
+        return value
+
+
+class StrictDictField(serializers.DictField):
+    """A JSON object (a list or a string is refused, with the field named)."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, dict):
+            raise serializers.ValidationError("must be a JSON object")
+        return super().to_internal_value(data)
+
+
+def is_valid_label_value(value: str) -> bool:
+    return len(value) <= 63 and bool(LABEL_VALUE.match(value))
+
+
+def validate_label_key(key: str) -> None:
+    prefix, _, name = key.rpartition("/")
+    if not name or len(name) > 63 or not LABEL_NAME.match(name):
+        raise serializers.ValidationError(f"label key {key!r} is not a valid Kubernetes label name")
+    if prefix and (len(prefix) > 253 or not DNS_SUBDOMAIN.match(prefix)):
+        raise serializers.ValidationError(f"label key {key!r} has an invalid prefix")
+    if key.startswith(RESERVED_LABEL_PREFIXES):
+        raise serializers.ValidationError(f"label key {key!r} is reserved for the platform")
+
+
+class LabelsField(serializers.DictField):
+    """Kubernetes labels: valid keys and values, none of the platform's own keys."""
+
+    def __init__(self, **kwargs):
+        super().__init__(child=serializers.CharField(allow_blank=True, max_length=63), **kwargs)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, dict):
+            raise serializers.ValidationError("must be a JSON object of label names to values")
+        labels = super().to_internal_value(data)
+        for key, value in labels.items():
+            validate_label_key(key)
+            if not is_valid_label_value(value):
+                raise serializers.ValidationError(
+                    f"label {key}={value!r} is not a valid Kubernetes label value "
+                    "(at most 63 characters: letters, digits, '-', '_', '.', starting and ending alphanumeric)"
+                )
+        return labels
+
+
+class CallbackAuthField(StrictDictField):
+    def to_internal_value(self, data):
+        auth = super().to_internal_value(data)
+        kind = auth.get("kind")
+        if kind == "basic":
+            missing = [key for key in ("username", "password") if not isinstance(auth.get(key), str)]
+        elif kind == "mtls":
+            missing = [key for key in ("cert", "key") if not isinstance(auth.get(key), str)]
+        else:
+            raise serializers.ValidationError("kind must be 'basic' or 'mtls'")
+        if missing:
+            raise serializers.ValidationError(f"{kind} callback auth needs {', '.join(missing)}")
+        return auth
+
+
+def strip_nulls(data) -> dict:
+    """`null` means "default" on create and "not provided" on update (contract §20)."""
+    if not isinstance(data, dict):
+        raise InvalidRequestBody()
+    return {key: value for key, value in data.items() if value is not None}
+
+
+class InvalidRequestBody(serializers.ValidationError):
+    def __init__(self):
+        super().__init__({"non_field_errors": ["The request body must be a JSON object"]})

@@ -1,0 +1,153 @@
+"""Model endpoint and bundle routes (contract §5.1 L1–L5, §5.3 E1–E6, §5.5 B1–B10).
+
+Thin: parse, call a service or selector, render. Every success is a 200 with JSON."""
+from rest_framework import serializers as drf_serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from endpoints import selectors, services
+from endpoints.api.bundle_serializers import CloneBundleSerializer, CreateBundleV1Serializer, CreateBundleV2Serializer
+from endpoints.api.endpoint_serializers import (
+    CreateEndpointSerializer,
+    CreateLLMEndpointSerializer,
+    UpdateEndpointSerializer,
+    UpdateLLMEndpointSerializer,
+    framework_args_from,
+)
+from endpoints.api.fields import strip_nulls
+from endpoints.api.presenters import bundle_v1_body, bundle_v2_body, endpoint_body, llm_endpoint_body
+from endpoints.infra_state import read_state, read_states
+from llmengine_site.errors import InvalidRequest
+
+
+def validated(serializer_class, data: dict) -> dict:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+def _order_by(request) -> str | None:
+    order_by = request.query_params.get("order_by")
+    if order_by and order_by not in ("newest", "oldest", "alphabetical"):
+        raise drf_serializers.ValidationError({"order_by": ["must be newest, oldest or alphabetical"]})
+    return order_by
+
+
+class LLMEndpointListView(APIView):
+    def get(self, request):
+        endpoints = list(
+            selectors.llm_endpoints_visible_to(request.user, name=request.query_params.get("name"), order_by=_order_by(request))
+        )
+        states = read_states([endpoint.id for endpoint in endpoints])
+        return Response({"model_endpoints": [llm_endpoint_body(e, states.get(e.id)) for e in endpoints]})
+
+    def post(self, request):
+        body = strip_nulls(request.data)
+        data = validated(CreateLLMEndpointSerializer, body)
+        args = framework_args_from(body, data["inference_framework"])
+        endpoint = services.llm_endpoint_create(request.user, data, args)
+        return Response({"endpoint_creation_task_id": endpoint.creation_task_id})
+
+
+class LLMEndpointDetailView(APIView):
+    def get(self, request, model_endpoint_name):
+        endpoint = selectors.llm_endpoint_for_read(request.user, model_endpoint_name)
+        return Response(llm_endpoint_body(endpoint, read_state(endpoint.id)))
+
+    def put(self, request, model_endpoint_name):
+        body = strip_nulls(request.data)
+        data = validated(UpdateLLMEndpointSerializer, body)
+        endpoint = selectors.llm_endpoint_for_write(request.user, model_endpoint_name)
+        args = framework_args_from(body, endpoint.inference_framework)
+        task_id = services.llm_endpoint_update(request.user, model_endpoint_name, data, args)
+        return Response({"endpoint_creation_task_id": task_id})
+
+    def delete(self, request, model_endpoint_name):
+        endpoint = selectors.llm_endpoint_for_write(request.user, model_endpoint_name)
+        services.endpoint_delete(endpoint)
+        return Response({"deleted": True})
+
+
+class EndpointListView(APIView):
+    def get(self, request):
+        endpoints = list(
+            selectors.endpoints_owned_by(request.user, name=request.query_params.get("name"), order_by=_order_by(request))
+        )
+        states = read_states([endpoint.id for endpoint in endpoints])
+        return Response({"model_endpoints": [endpoint_body(e, states.get(e.id)) for e in endpoints]})
+
+    def post(self, request):
+        data = validated(CreateEndpointSerializer, strip_nulls(request.data))
+        endpoint = services.endpoint_create(request.user, data)
+        return Response({"endpoint_creation_task_id": endpoint.creation_task_id})
+
+
+class EndpointDetailView(APIView):
+    def get(self, request, model_endpoint_id):
+        endpoint = selectors.endpoint_owned_by(request.user, model_endpoint_id)
+        return Response(endpoint_body(endpoint, read_state(endpoint.id)))
+
+    def put(self, request, model_endpoint_id):
+        data = validated(UpdateEndpointSerializer, strip_nulls(request.data))
+        task_id = services.endpoint_update(request.user, model_endpoint_id, data)
+        return Response({"endpoint_creation_task_id": task_id})
+
+    def delete(self, request, model_endpoint_id):
+        endpoint = selectors.endpoint_owned_by(request.user, model_endpoint_id)
+        services.endpoint_delete(endpoint)
+        return Response({"deleted": True})
+
+
+class EndpointRestartView(APIView):
+    def post(self, request, model_endpoint_id):
+        endpoint = selectors.endpoint_owned_by(request.user, model_endpoint_id)
+        services.endpoint_restart(endpoint)
+        return Response({"restarted": True})
+
+
+def _bundle_views(version: int):
+    """The five bundle routes for one API version (v1 and v2 differ in body shapes only)."""
+    render = bundle_v1_body if version == 1 else bundle_v2_body
+
+    class BundleListView(APIView):
+        def get(self, request):
+            bundles = selectors.bundles_owned_by(
+                request.user, name=request.query_params.get("model_name"), order_by=_order_by(request)
+            )
+            return Response({"model_bundles": [render(bundle) for bundle in bundles]})
+
+        def post(self, request):
+            body = strip_nulls(request.data)
+            if version == 1:
+                validated(CreateBundleV1Serializer, body)
+                raise InvalidRequest(
+                    "v1 model bundles (cloudpickle/zip artifacts) are not supported by this deployment: create a "
+                    "runnable_image or streaming_enhanced_runnable_image bundle with POST /v2/model-bundles"
+                )
+            data = validated(CreateBundleV2Serializer, body)
+            bundle = services.bundle_create(
+                request.user, data["name"], data["flavor"], data.get("metadata"), data.get("schema_location")
+            )
+            return Response({"model_bundle_id": bundle.id})
+
+    class BundleCloneView(APIView):
+        def post(self, request):
+            data = validated(CloneBundleSerializer, strip_nulls(request.data))
+            bundle = services.bundle_clone(request.user, data["original_model_bundle_id"], data.get("new_app_config"))
+            return Response({"model_bundle_id": bundle.id})
+
+    class BundleLatestView(APIView):
+        def get(self, request):
+            name = request.query_params.get("model_name")
+            if not name:
+                raise drf_serializers.ValidationError({"model_name": ["This query parameter is required."]})
+            return Response(render(selectors.latest_bundle(request.user, name)))
+
+    class BundleDetailView(APIView):
+        def get(self, request, model_bundle_id):
+            return Response(render(selectors.bundle_owned_by(request.user, model_bundle_id)))
+
+    return BundleListView, BundleCloneView, BundleLatestView, BundleDetailView
+
+
+BUNDLE_VIEWS = {1: _bundle_views(1), 2: _bundle_views(2)}

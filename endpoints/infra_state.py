@@ -1,0 +1,34 @@
+"""Observed state of endpoints, written by the cacher into the cache and read by the API.
+
+One entry per endpoint: `{"replicas", "available_workers", "unavailable_workers", "image",
+"num_queued_items", "observed_at", "pods": [...]}`. Missing means "not observed (yet)": the API
+then shows the desired values with `available_workers: null`.
+"""
+from django.core.cache import cache
+
+STATE_TTL_SECONDS = 120
+
+
+def _key(endpoint_id: str) -> str:
+    return f"infra:{endpoint_id}"
+
+
+def read_states(endpoint_ids: list[str]) -> dict[str, dict]:
+    """Observed state by endpoint id, in one cache round trip."""
+    if not endpoint_ids:
+        return {}
+    found = cache.get_many([_key(endpoint_id) for endpoint_id in endpoint_ids])
+    return {key.split(":", 1)[1]: value for key, value in found.items()}
+
+
+def read_state(endpoint_id: str) -> dict | None:
+    return cache.get(_key(endpoint_id))
+
+
+def write_states(states: dict[str, dict]) -> None:
+    if states:
+        cache.set_many({_key(endpoint_id): state for endpoint_id, state in states.items()}, STATE_TTL_SECONDS)
+
+
+def forget_state(endpoint_id: str) -> None:
+    cache.delete(_key(endpoint_id))

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class LLMEngineSiteConfig(AppConfig):
+    name = "llmengine_site"
+    verbose_name = "Access"

@@ -1,0 +1,109 @@
+"""Who is calling (design §6).
+
+The credential is the HTTP Basic username (password ignored) or a Bearer token, as the
+official client sends it. In `trust-username` mode the credential *is* the user and team id;
+in `api-key` mode it must be a key issued by `manage.py create_api_key` or the admin.
+"""
+import base64
+import binascii
+import logging
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.cache import cache
+from django.utils import timezone
+from rest_framework import authentication, exceptions, permissions
+
+from llmengine_site.models import ApiKey, hash_key
+
+logger = logging.getLogger(__name__)
+
+MAX_CREDENTIAL_LENGTH = 255
+API_KEY_CACHE_SECONDS = 30
+LAST_USED_RESOLUTION_SECONDS = 300
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The authenticated caller: `user_id` is `created_by`, `team_id` is `owner` of what it creates."""
+
+    user_id: str
+    team_id: str
+    api_key_id: int | None = None
+    is_authenticated: bool = True
+
+
+def credential_from_header(header: str) -> str | None:
+    """The credential in an `Authorization` header, or None when there is none.
+
+    Raises AuthenticationFailed for a malformed Basic header.
+    """
+    scheme, _, value = header.strip().partition(" ")
+    scheme = scheme.lower()
+    value = value.strip()
+    if scheme == "bearer" and value:
+        return value
+    if scheme == "basic" and value:
+        try:
+            decoded = base64.b64decode(value, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError) as exc:
+            raise exceptions.AuthenticationFailed("Invalid authentication credentials") from exc
+        username, _, _password = decoded.partition(":")
+        return username
+    return None
+
+
+def caller_for_credential(credential: str) -> Caller | None:
+    """Resolve a credential to a Caller under the configured mode; None when it is not valid."""
+    if not credential or len(credential) > MAX_CREDENTIAL_LENGTH:
+        return None
+    if settings.LLME_AUTH_MODE == "trust-username":
+        return Caller(user_id=credential, team_id=credential)
+    return _caller_for_api_key(credential)
+
+
+def _cache_key(key_hash: str) -> str:
+    return f"apikey:{key_hash}"
+
+
+def _caller_for_api_key(raw_key: str) -> Caller | None:
+    key_hash = hash_key(raw_key)
+    cached = cache.get(_cache_key(key_hash))
+    if cached is not None:
+        return Caller(*cached) if cached else None
+    key = ApiKey.objects.filter(key_hash=key_hash, revoked_at__isnull=True).first()
+    if key is None:
+        cache.set(_cache_key(key_hash), (), API_KEY_CACHE_SECONDS)
+        return None
+    now = timezone.now()
+    if key.last_used_at is None or (now - key.last_used_at).total_seconds() > LAST_USED_RESOLUTION_SECONDS:
+        ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+    cache.set(_cache_key(key_hash), (key.user_id, key.team_id, key.pk), API_KEY_CACHE_SECONDS)
+    return Caller(key.user_id, key.team_id, key.pk)
+
+
+def forget_api_key(key_hash: str) -> None:
+    """Drop a key from the auth cache (on revoke), so it stops working at once."""
+    cache.delete(_cache_key(key_hash))
+
+
+class CredentialAuthentication(authentication.BaseAuthentication):
+    def authenticate(self, request):
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        if not header:
+            return None
+        credential = credential_from_header(header)
+        if credential is None:
+            return None
+        caller = caller_for_credential(credential)
+        if caller is None:
+            raise exceptions.AuthenticationFailed("Could not authenticate user")
+        return caller, credential
+
+    def authenticate_header(self, request):
+        return "Bearer"
+
+
+class IsAuthenticatedCaller(permissions.BasePermission):
+    def has_permission(self, request, view):
+        return isinstance(request.user, Caller)

@@ -1,0 +1,109 @@
+"""Domain errors and the one exception handler that maps them to HTTP (design §10.6).
+
+Bodies follow the contract (§3): `{"detail": "<message>"}` for handled errors, 422 with a
+FastAPI-style list for malformed input, and `{"error", "timestamp", "request_id"}` for the
+unexpected (logged with its traceback).
+"""
+import logging
+import uuid
+from datetime import datetime, timezone
+
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+
+logger = logging.getLogger(__name__)
+
+
+class DomainError(Exception):
+    status_code = status.HTTP_400_BAD_REQUEST
+
+    def __init__(self, detail):
+        super().__init__(detail)
+        self.detail = detail
+
+
+class InvalidRequest(DomainError):
+    """The request is well-formed but breaks a rule (400)."""
+
+
+class ObjectNotFound(DomainError):
+    status_code = status.HTTP_404_NOT_FOUND
+
+
+class Forbidden(DomainError):
+    status_code = status.HTTP_403_FORBIDDEN
+
+
+class Conflict(DomainError):
+    status_code = status.HTTP_409_CONFLICT
+
+
+class Gone(DomainError):
+    status_code = status.HTTP_410_GONE
+
+
+class UpstreamUnavailable(DomainError):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+
+
+class TooManyRequests(DomainError):
+    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+
+
+def validation_detail(errors, loc=("body",)) -> list[dict]:
+    """DRF's nested error dict → FastAPI's list of `{"loc", "msg", "type"}` (contract §3)."""
+    items: list[dict] = []
+    if isinstance(errors, dict):
+        for field, value in errors.items():
+            field_loc = loc if field == "non_field_errors" else (*loc, field)
+            items.extend(validation_detail(value, field_loc))
+    elif isinstance(errors, list):
+        for index, value in enumerate(errors):
+            if isinstance(value, (dict, list)):
+                items.extend(validation_detail(value, (*loc, index)))
+            else:
+                items.append(_item(loc, value))
+    else:
+        items.append(_item(loc, errors))
+    return items
+
+
+def _item(loc, message) -> dict:
+    code = getattr(message, "code", "invalid") or "invalid"
+    return {"loc": list(loc), "msg": str(message), "type": f"value_error.{code}"}
+
+
+def internal_error_body(request_id: str | None = None) -> dict:
+    return {
+        "error": "Internal error occurred. Our team has been notified.",
+        "timestamp": datetime.now(timezone.utc).isoformat(),
+        "request_id": request_id or str(uuid.uuid4()),
+    }
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, DomainError):
+        return Response({"detail": exc.detail}, status=exc.status_code)
+    if isinstance(exc, exceptions.NotAuthenticated):
+        return Response(
+            {"detail": "No authentication was passed in"},
+            status=status.HTTP_401_UNAUTHORIZED,
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    if isinstance(exc, exceptions.AuthenticationFailed):
+        return Response(
+            {"detail": "Could not authenticate user"},
+            status=status.HTTP_401_UNAUTHORIZED,
+            headers={"WWW-Authenticate": "Basic"},
+        )
+    if isinstance(exc, exceptions.ValidationError):
+        return Response({"detail": validation_detail(exc.detail)}, status=status.HTTP_422_UNPROCESSABLE_ENTITY)
+    if isinstance(exc, exceptions.ParseError):
+        return Response(
+            {"detail": [{"loc": ["body"], "msg": f"The body is not valid JSON: {exc.detail}", "type": "json_invalid"}]},
+            status=status.HTTP_422_UNPROCESSABLE_ENTITY,
+        )
+    if isinstance(exc, exceptions.APIException):
+        return Response({"detail": exc.detail}, status=exc.status_code)
+    logger.exception("unhandled error in %s", context.get("view").__class__.__name__ if context.get("view") else "?")
+    return Response(internal_error_body(), status=status.HTTP_500_INTERNAL_SERVER_ERROR)

@@ -1,0 +1,21 @@
+"""API key issue and revoke (design §6)."""
+from django.utils import timezone
+
+from llmengine_site.auth import forget_api_key
+from llmengine_site.models import ApiKey
+
+
+def api_key_create(*, user_id: str, team_id: str, name: str = "") -> tuple[ApiKey, str]:
+    """Issue a key for `user_id` in `team_id`. Returns the row and the raw key, which is shown
+    to the person once and never stored."""
+    raw, key_hash, hint = ApiKey.generate()
+    key = ApiKey.objects.create(name=name, user_id=user_id, team_id=team_id or user_id, key_hash=key_hash, key_hint=hint)
+    return key, raw
+
+
+def api_key_revoke(key: ApiKey) -> None:
+    """Stop the key working at once (idempotent)."""
+    if key.revoked_at is None:
+        key.revoked_at = timezone.now()
+        key.save(update_fields=["revoked_at"])
+    forget_api_key(key.key_hash)

@@ -1,0 +1,15 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
+
+from llmengine_site import health
+
+urlpatterns = [
+    path("healthcheck", health.alive),
+    path("healthz", health.alive),
+    path("readyz", health.ready),
+    path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi-schema"),
+    path("docs", SpectacularSwaggerView.as_view(url_name="openapi-schema"), name="docs"),
+    path("admin/", admin.site.urls),
+    path("", include("endpoints.api.urls")),
+]
