@@ -1,0 +1,52 @@
+"""Every name we give to something outside the database: Kubernetes objects, queues, caches.
+
+Names follow the self-hosting guide: the guide's IAM policy allows `llm-engine-endpoint-id-*`
+queues and its pod listing shows `llm-engine-endpoint-id-end-…` and `llm-engine-image-cache-…`.
+Changing a name here orphans what already exists under the old one.
+"""
+ENDPOINT_PREFIX = "llm-engine-endpoint-id-"
+IMAGE_CACHE_PREFIX = "llm-engine-image-cache-"
+
+
+def endpoint_group_name(endpoint_id: str) -> str:
+    """Name of the endpoint's Deployment, Service, autoscaler, PDB and ConfigMap.
+
+    Kubernetes names are DNS labels, so the id is lower-cased and `_` becomes `-`.
+    """
+    return ENDPOINT_PREFIX + endpoint_id.lower().replace("_", "-")
+
+
+def endpoint_config_map_name(endpoint_id: str) -> str:
+    """ConfigMap holding the endpoint's configuration for the forwarder."""
+    return endpoint_group_name(endpoint_id) + "-endpoint-config"
+
+
+def endpoint_leader_service_name(endpoint_id: str) -> str:
+    """Service in front of the leader pods of a multi-node (LeaderWorkerSet) endpoint."""
+    return endpoint_group_name(endpoint_id) + "-leader"
+
+
+def endpoint_queue_name(endpoint_id: str) -> str:
+    """The async endpoint's queue; the id is kept verbatim (SQS allows `_`)."""
+    return ENDPOINT_PREFIX + endpoint_id
+
+
+def endpoint_id_from_queue_name(queue_name: str) -> str | None:
+    """Inverse of `endpoint_queue_name` (None for a queue that is not an endpoint queue);
+    used when pruning queues whose endpoint no longer exists."""
+    if not queue_name.startswith(ENDPOINT_PREFIX):
+        return None
+    return queue_name[len(ENDPOINT_PREFIX):] or None
+
+
+def gpu_short_name(gpu_type: str | None) -> str:
+    """`nvidia-ampere-a10` -> `a10`, `nvidia-hopper-h100-1g20gb` -> `h100-1g20gb`, None -> `cpu`."""
+    if not gpu_type:
+        return "cpu"
+    parts = gpu_type.lower().split("-")
+    return "-".join(parts[2:]) if parts[0] == "nvidia" and len(parts) > 2 else gpu_type.lower()
+
+
+def image_cache_daemonset_name(gpu_type: str | None) -> str:
+    """Image-cache DaemonSet for a node type, e.g. `llm-engine-image-cache-a10`."""
+    return IMAGE_CACHE_PREFIX + gpu_short_name(gpu_type)
