@@ -1,0 +1,159 @@
+"""The `http-forwarder` sidecar and the endpoint-config ConfigMap it reads.
+
+The forwarder (`python -m endpoints.forwarder`, no database) gets everything it needs twice:
+as command-line arguments (enough to start) and as JSON in the ConfigMap mounted at
+`/workspace/endpoint_config/config.json` (hooks, callback URL, labels...). Config changes that
+do not change the arguments therefore reach running pods through the ConfigMap volume without
+restarting them, which matters because a GPU pod restart reloads the model weights.
+"""
+import json
+from urllib.parse import urlsplit
+
+from django.conf import settings
+
+FORWARDER_PORT = 5000
+USER_PORT = 5005
+UPSTREAM = f"http://localhost:{USER_PORT}"
+CONFIG_DIR = "/workspace/endpoint_config"
+CONFIG_KEY = "config.json"
+CONFIG_VOLUME = "endpoint-config"
+REDIS_PASSWORD_ENV = "REDIS_PASSWORD"
+
+FORWARDER_RESOURCES = {
+    "requests": {"cpu": "100m", "memory": "256Mi", "ephemeral-storage": "100Mi"},
+    "limits": {"cpu": "1", "memory": "1Gi", "ephemeral-storage": "1Gi"},
+}
+
+
+def queue_backend(spec) -> str:
+    return spec.queue_backend or getattr(settings, "LLME_QUEUE_BACKEND", "sqs")
+
+
+def config_map_name(group: str) -> str:
+    return f"{group}-endpoint-config"
+
+
+def forwarder_routes(spec) -> list[str]:
+    """POST routes relayed besides /predict and /stream, in order, without duplicates."""
+    return list(dict.fromkeys([*spec.bundle.routes, *spec.bundle.extra_routes]))
+
+
+def max_concurrency(spec) -> int:
+    return spec.forwarder_max_concurrency or spec.concurrent_requests_per_worker
+
+
+def endpoint_config(spec) -> dict:
+    """The forwarder's view of the endpoint. Holds no secrets (it lives in a ConfigMap)."""
+    bundle = spec.bundle
+    config = {
+        "endpoint_id": spec.id,
+        "endpoint_name": spec.name,
+        "endpoint_type": spec.endpoint_type,
+        "owner": spec.owner,
+        "created_by": spec.created_by,
+        "labels": dict(spec.labels),
+        "upstream": UPSTREAM,
+        "routes": {
+            "predict": bundle.predict_route,
+            "stream": bundle.streaming_predict_route,
+            "healthcheck": bundle.healthcheck_route,
+            "extra": forwarder_routes(spec),
+        },
+        "post_inference_hooks": list(spec.post_inference_hooks),
+        "default_callback_url": spec.default_callback_url,
+        "concurrency": {
+            "concurrent_requests_per_worker": spec.concurrent_requests_per_worker,
+            "max_concurrency": max_concurrency(spec),
+        },
+        "queue": None,
+    }
+    if spec.is_async:
+        config["queue"] = {
+            "backend": queue_backend(spec),
+            "name": spec.queue_name,
+            "url": spec.queue_url,
+            "visibility_timeout_seconds": spec.queue_visibility_timeout_seconds,
+            "task_expires_seconds": spec.task_expires_seconds,
+        }
+    return config
+
+
+def render_config_map(spec, metadata: dict) -> dict:
+    text = json.dumps(endpoint_config(spec), sort_keys=True, indent=2)
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata, "data": {CONFIG_KEY: text}}
+
+
+def forwarder_args(spec) -> list[str]:
+    bundle = spec.bundle
+    args = [
+        "--mode", "queue" if spec.is_async else "http",
+        "--port", str(FORWARDER_PORT),
+        "--config", f"{CONFIG_DIR}/{CONFIG_KEY}",
+        "--upstream", UPSTREAM,
+        "--predict-route", bundle.predict_route,
+        "--healthcheck-route", bundle.healthcheck_route,
+    ]
+    if spec.is_async:
+        args += ["--queue-backend", queue_backend(spec), "--queue-name", spec.queue_name]
+        if spec.queue_url:
+            args += ["--queue-url", spec.queue_url]
+        args += [
+            "--concurrency", str(spec.concurrent_requests_per_worker),
+            "--result-ttl-seconds", str(spec.task_expires_seconds),
+        ]
+        if spec.queue_visibility_timeout_seconds:
+            args += ["--visibility-timeout-seconds", str(spec.queue_visibility_timeout_seconds)]
+        return args
+    if spec.endpoint_type == "streaming" and bundle.streaming_predict_route:
+        args += ["--stream-route", bundle.streaming_predict_route]
+    for route in forwarder_routes(spec):
+        args += ["--route", route]
+    return args + ["--max-concurrency", str(max_concurrency(spec))]
+
+
+def _redis_password(url: str) -> str | None:
+    return urlsplit(url).password if url else None
+
+
+def forwarder_env(spec) -> list[dict]:
+    env = [
+        {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+        {"name": "LLME_ENDPOINT_ID", "value": spec.id},
+    ]
+    if not spec.is_async:
+        return env
+    region = getattr(settings, "LLME_AWS_REGION", "us-west-2")
+    env += [{"name": "AWS_REGION", "value": region}, {"name": "AWS_DEFAULT_REGION", "value": region}]
+    redis_url = getattr(settings, "REDIS_URL", "")
+    if redis_url:
+        # Async results are stored in Redis whatever the queue backend.
+        env.append({"name": "REDIS_URL", "value": redis_url})
+        password = _redis_password(redis_url)
+        if password and queue_backend(spec) == "redis":
+            # KEDA's redis trigger reads the password from this variable (passwordFromEnv).
+            env.append({"name": REDIS_PASSWORD_ENV, "value": password})
+    return env
+
+
+def forwarder_container(spec) -> dict:
+    """The sidecar: port 5000, ready (`/readyz`) only once the model answers its health route."""
+    return {
+        "name": "http-forwarder",
+        "image": getattr(settings, "LLME_FORWARDER_IMAGE", "llm-engine:latest"),
+        "imagePullPolicy": "IfNotPresent",
+        "command": ["python", "-m", "endpoints.forwarder"],
+        "args": forwarder_args(spec),
+        "env": forwarder_env(spec),
+        "ports": [{"name": "http", "containerPort": FORWARDER_PORT, "protocol": "TCP"}],
+        "readinessProbe": {
+            "httpGet": {"path": "/readyz", "port": FORWARDER_PORT},
+            "initialDelaySeconds": spec.bundle.readiness_initial_delay_seconds,
+            "periodSeconds": 5,
+            "timeoutSeconds": 5,
+            "failureThreshold": 3,
+        },
+        "resources": {key: dict(value) for key, value in FORWARDER_RESOURCES.items()},
+        "volumeMounts": [{"name": CONFIG_VOLUME, "mountPath": CONFIG_DIR, "readOnly": True}],
+        "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+    }

@@ -1,0 +1,65 @@
+"""Image-cache DaemonSets: keep the endpoints' images pulled on every node of a GPU type, so a
+new replica starts without a multi-gigabyte pull (design §4, `llm-engine-image-cache-<gpu>`)."""
+from endpoints.manifests import scheduling
+from endpoints.manifests.deployment import namespace
+from endpoints.manifests.labels import MANAGED_BY, MANAGED_BY_VALUE
+
+IMAGE_CACHE_LABEL = "llm-engine.io/image-cache"
+GPU_TYPE_LABEL = "llm-engine.io/gpu-type"
+# A pod spec holds this many containers at most before it becomes unwieldy; beyond it the
+# least recently listed images are the caller's to drop.
+MAX_IMAGES = 100
+
+
+def image_cache_name(gpu_type: str) -> str:
+    return f"llm-engine-image-cache-{scheduling.gpu_short_name(gpu_type)}"
+
+
+def render_image_cache_daemonset(gpu_type: str, images: list[str]) -> dict:
+    """DaemonSet with one sleeping container per distinct image (sorted, so equal inputs give
+    equal objects). Raises ValueError for an unmapped gpu_type, no images, or too many."""
+    distinct = sorted(set(images))
+    if not distinct:
+        raise ValueError("an image cache needs at least one image; delete the DaemonSet instead")
+    if len(distinct) > MAX_IMAGES:
+        raise ValueError(f"an image cache holds at most {MAX_IMAGES} images (got {len(distinct)})")
+    name = image_cache_name(gpu_type)
+    labels = {
+        MANAGED_BY: MANAGED_BY_VALUE,
+        IMAGE_CACHE_LABEL: "true",
+        GPU_TYPE_LABEL: gpu_type,
+        "app": name,
+    }
+    tiny = {"cpu": "10m", "memory": "16Mi"}
+    containers = [
+        {
+            "name": f"image-{index}",
+            "image": image,
+            "imagePullPolicy": "IfNotPresent",
+            "command": ["/bin/sh", "-c", "sleep infinity"],
+            "resources": {"requests": dict(tiny), "limits": dict(tiny)},
+            "securityContext": {"allowPrivilegeEscalation": False},
+        }
+        for index, image in enumerate(distinct)
+    ]
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "DaemonSet",
+        "metadata": {"name": name, "namespace": namespace(), "labels": labels},
+        "spec": {
+            "selector": {"matchLabels": {"app": name}},
+            "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%"}},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "containers": containers,
+                    "nodeSelector": scheduling.gpu_node_selector(gpu_type),
+                    "tolerations": [dict(scheduling.GPU_TOLERATION)],
+                    # `sleep` ignores SIGTERM as PID 1; nothing is lost by killing it at once.
+                    "terminationGracePeriodSeconds": 1,
+                    "automountServiceAccountToken": False,
+                    "enableServiceLinks": False,
+                },
+            },
+        },
+    }

@@ -1,0 +1,81 @@
+"""Every Kubernetes object of one endpoint, in apply order (design §4, contract §10).
+
+Guarantees:
+- Pure: the result depends only on the spec, the three flags and settings read at call time.
+- Every object is named `<group>` (or `<group>-endpoint-config` / `<group>-leader`), lives in
+  LLME_ENDPOINT_NAMESPACE and carries the labels of `labels.endpoint_labels`, so
+  `labels.endpoint_selector(id)` over `endpoint_object_kinds()` finds all of them.
+- Objects the spec no longer needs (an HPA after KEDA appeared, a Service after the endpoint
+  became async...) are simply absent: the builder deletes labelled objects it did not apply.
+- ValueError, written for the API caller, when the spec cannot run on this cluster.
+"""
+from endpoints.manifests import autoscaling, deployment, forwarder, lws, service
+from endpoints.manifests._names import endpoint_group_name
+from endpoints.manifests.labels import object_metadata
+from endpoints.manifests.spec import EndpointSpec, check_spec
+
+LWS_MISSING = "multi-node endpoints need the LeaderWorkerSet CRD, which is not installed in the cluster"
+
+
+def render_endpoint(
+    spec: EndpointSpec,
+    *,
+    keda_available: bool,
+    lws_available: bool,
+    vpa_available: bool = False,
+    include_replicas: bool = True,
+) -> list[dict]:
+    """[ConfigMap, Deployment | LeaderWorkerSet, Service(s), PDB, ScaledObject | HPA, VPA?].
+
+    include_replicas=False leaves `spec.replicas` out of the Deployment (use it on updates,
+    when KEDA/the HPA owns the replica count). The VPA is rendered only with optimize_costs,
+    vpa_available and KEDA (never next to the CPU HPA); otherwise it is skipped silently.
+    """
+    check_spec(spec)
+    group = endpoint_group_name(spec.id)
+    namespace = deployment.namespace()
+
+    def metadata(name: str = group) -> dict:
+        return object_metadata(spec, name, namespace)
+
+    objects = [forwarder.render_config_map(spec, metadata(forwarder.config_map_name(group)))]
+    if spec.is_multi_node:
+        if not lws_available:
+            raise ValueError(LWS_MISSING)
+        if spec.is_async:
+            raise ValueError("multi-node endpoints must be sync or streaming")
+        if spec.min_workers != spec.max_workers:
+            raise ValueError("multi-node endpoints do not autoscale: set min_workers equal to max_workers")
+        objects.append(lws.render_leader_worker_set(spec, metadata(), group))
+        objects.append(service.render_leader_service(metadata(service.leader_service_name(group)), group))
+        return objects
+
+    # Refuse before rendering anything else, so the caller gets the real reason.
+    if not keda_available and spec.min_workers == 0:
+        raise ValueError(autoscaling.MIN_WORKERS_ZERO_NEEDS_KEDA)
+    objects.append(deployment.render_deployment(spec, metadata(), group, include_replicas=include_replicas))
+    if not spec.is_async:
+        objects.append(service.render_service(metadata(), group))
+    objects.append(service.render_pod_disruption_budget(metadata(), group))
+    if keda_available:
+        objects.append(autoscaling.render_scaled_object(spec, metadata(), group))
+        if spec.optimize_costs and vpa_available:
+            objects.append(autoscaling.render_vpa(spec, metadata(), group))
+    else:
+        objects.append(autoscaling.render_cpu_hpa(spec, metadata(), group))
+    return objects
+
+
+def endpoint_object_kinds() -> list[tuple[str, str]]:
+    """(apiVersion, kind) of everything `render_endpoint` may create, for cleanup on delete and
+    pruning on update. CRD kinds (KEDA, LWS, VPA) may be absent from a cluster: skip a 404 list."""
+    return [
+        ("apps/v1", "Deployment"),
+        (lws.LWS_API_VERSION, "LeaderWorkerSet"),
+        ("v1", "Service"),
+        ("v1", "ConfigMap"),
+        ("policy/v1", "PodDisruptionBudget"),
+        (autoscaling.KEDA_API_VERSION, "ScaledObject"),
+        (autoscaling.HPA_API_VERSION, "HorizontalPodAutoscaler"),
+        (autoscaling.VPA_API_VERSION, "VerticalPodAutoscaler"),
+    ]

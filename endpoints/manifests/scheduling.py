@@ -1,0 +1,31 @@
+"""Where GPU pods may run (design §4, the guide's node label table)."""
+import re
+
+from django.conf import settings
+
+ACCELERATOR_LABEL = "k8s.amazonaws.com/accelerator"
+GPU_RESOURCE = "nvidia.com/gpu"
+GPU_TOLERATION = {"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}
+
+
+def accelerator_label(gpu_type: str) -> str:
+    """The node label value for `gpu_type`; ValueError naming the setting when none is mapped."""
+    mapping = getattr(settings, "LLME_GPU_NODE_LABELS", {})
+    if gpu_type not in mapping:
+        known = ", ".join(sorted(mapping)) or "none"
+        raise ValueError(
+            f"gpu_type {gpu_type!r} has no node label mapping in LLME_GPU_NODE_LABELS "
+            f"(configured: {known}); ask the operator to add it"
+        )
+    return mapping[gpu_type]
+
+
+def gpu_node_selector(gpu_type: str) -> dict:
+    return {"node-lifecycle": "normal", ACCELERATOR_LABEL: accelerator_label(gpu_type)}
+
+
+def gpu_short_name(gpu_type: str) -> str:
+    """`nvidia-ampere-a10` -> `a10`, `nvidia-hopper-h100-1g20gb` -> `h100-1g20gb` (DNS-safe)."""
+    match = re.match(r"^nvidia-[a-z]+-(.+)$", gpu_type)
+    short = match.group(1) if match else gpu_type
+    return re.sub(r"[^a-z0-9-]+", "-", short.lower()).strip("-")
