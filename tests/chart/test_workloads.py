@@ -159,6 +159,8 @@ def test_image_cache_daemonsets_target_gpu_nodes_and_carry_the_cacher_labels(obj
     cache = find(objects, "DaemonSet", "llm-engine-image-cache-a10")
     assert cache["metadata"]["labels"]["llm-engine.io/image-cache"] == "true"
     assert cache["metadata"]["labels"]["llm-engine.io/gpu-type"] == "nvidia-ampere-a10"
+    assert cache["spec"]["selector"] == {"matchLabels": {"app": "llm-engine-image-cache-a10"}}
+    assert cache["spec"]["template"]["metadata"]["labels"]["app"] == "llm-engine-image-cache-a10"
     pod = cache["spec"]["template"]["spec"]
     assert pod["nodeSelector"] == {"k8s.amazonaws.com/accelerator": "nvidia-tesla-a10", "node-lifecycle": "normal"}
     assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod["tolerations"]
