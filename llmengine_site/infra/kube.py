@@ -185,15 +185,18 @@ class KubeClient:
         return obj
 
     def list(self, api_version: str, kind: str, namespace: str | None = None,
-             label_selector: str | dict | None = None) -> list[dict]:
+             label_selector: str | dict | None = None, field_selector: str | None = None) -> list[dict]:
         """Objects of `kind` in `namespace` (default: the endpoint namespace) matching
-        `label_selector` (a selector string or a dict of required labels). Each item carries
-        `apiVersion` and `kind`. Raises `InfraError`."""
+        `label_selector` (a selector string or a dict of required labels) and `field_selector`
+        (e.g. `involvedObject.name=<pod>` for Events). Each item carries `apiVersion` and
+        `kind`. Raises `InfraError`."""
         path = self._collection_path(api_version, kind, namespace)
         query = []
         selector = _selector_string(label_selector)
         if selector:
             query.append(("labelSelector", selector))
+        if field_selector:
+            query.append(("fieldSelector", field_selector))
         result = self._call("GET", path, f"list {kind}", query=query)
         items = result.get("items") or []
         for item in items:

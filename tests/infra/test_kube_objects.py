@@ -103,6 +103,9 @@ def test_pods_in_failing_states_carry_the_kubelet_reasons(k8s_api):
     assert waiting["Unschedulable"] == "0/3 nodes are available: 3 Insufficient nvidia.com/gpu."
     reasons = {event["reason"] for event in kube.list("v1", "Event", NAMESPACE)}
     assert reasons == {"Failed", "FailedScheduling"}
+    unschedulable = [pod for pod in pods if "containerStatuses" not in pod["status"]][0]
+    events = kube.list("v1", "Event", NAMESPACE, field_selector=f"involvedObject.name={unschedulable['metadata']['name']}")
+    assert [event["reason"] for event in events] == ["FailedScheduling"]
 
 
 def pods_by_state(pods: list[dict]) -> dict[str, str]:

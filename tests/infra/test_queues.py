@@ -5,6 +5,7 @@ import time
 import pytest
 import redis as redis_lib
 
+from llmengine_site.infra import aws as aws_adapter
 from llmengine_site.infra import queues
 from llmengine_site.infra.errors import InfraError
 from llmengine_site.infra.names import endpoint_queue_name
@@ -36,9 +37,7 @@ def any_backend(request):
 
 
 def sqs_attributes(url: str) -> dict:
-    from llmengine_site.infra import aws
-
-    return aws.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    return aws_adapter.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
 
 
 def test_sqs_queue_is_named_after_the_endpoint_and_has_the_default_visibility(sqs_backend):
@@ -58,11 +57,9 @@ def test_sqs_queue_policy_allows_the_account_on_the_queue(sqs_backend):
 
 
 def test_sqs_queue_is_tagged_with_the_endpoint(sqs_backend):
-    from llmengine_site.infra import aws
-
     url = queues.ensure_queue(ENDPOINT_ID, "llama-2-7b", "team-1")
 
-    tags = aws.client("sqs").list_queue_tags(QueueUrl=url)["Tags"]
+    tags = aws_adapter.client("sqs").list_queue_tags(QueueUrl=url)["Tags"]
     assert tags == {"llm-engine-endpoint-id": ENDPOINT_ID, "llm-engine-endpoint-name": "llama-2-7b",
                     "llm-engine-owner": "team-1"}
 
@@ -72,8 +69,7 @@ def test_sqs_templates_come_from_settings(sqs_backend, settings):
 
     url = queues.ensure_queue(ENDPOINT_ID, 'quote"name', "team-1")
 
-    from llmengine_site.infra import aws
-    assert aws.client("sqs").list_queue_tags(QueueUrl=url)["Tags"] == {"team": "team-1", "name": 'quote"name'}
+    assert aws_adapter.client("sqs").list_queue_tags(QueueUrl=url)["Tags"] == {"team": "team-1", "name": 'quote"name'}
 
 
 def test_sqs_ensure_twice_keeps_one_queue_and_applies_the_new_visibility(sqs_backend):
@@ -189,11 +185,9 @@ def test_unreachable_redis_is_transient(redis_backend, settings):
 
 
 def test_unreachable_sqs_is_transient(sqs_backend, monkeypatch, settings):
-    from llmengine_site.infra import aws
-
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
     settings.LLME_AWS_MAX_ATTEMPTS = 1
-    aws.reset_clients()
+    aws_adapter.reset_clients()
 
     with pytest.raises(InfraError) as raised:
         queues.queue_depth(ENDPOINT_ID)
