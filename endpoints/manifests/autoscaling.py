@@ -68,7 +68,7 @@ def _http_trigger(spec) -> dict:
 def _sqs_trigger(spec) -> dict:
     if not spec.queue_url:
         raise ValueError("async endpoints on SQS need queue_url")
-    return {
+    trigger = {
         "type": "aws-sqs-queue",
         "name": "queue-depth",
         "metadata": {
@@ -76,10 +76,16 @@ def _sqs_trigger(spec) -> dict:
             "queueLength": str(spec.per_worker),
             "activationQueueLength": "0",
             "awsRegion": getattr(settings, "LLME_AWS_REGION", "us-west-2"),
-            # KEDA's own IRSA role reads queue attributes: no credentials in the namespace.
-            "identityOwner": "operator",
         },
     }
+    authentication = getattr(settings, "LLME_KEDA_TRIGGER_AUTHENTICATION", "")
+    if authentication:
+        # The chart's TriggerAuthentication: KEDA assumes a role through AWS pod identity.
+        trigger["authenticationRef"] = {"name": authentication}
+    else:
+        # KEDA's own IRSA role reads queue attributes: no credentials in the namespace.
+        trigger["metadata"]["identityOwner"] = "operator"
+    return trigger
 
 
 def _redis_trigger(spec) -> dict:

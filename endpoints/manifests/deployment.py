@@ -6,6 +6,8 @@ be evicted; GPU pods only land on `node-lifecycle: normal` nodes with the mapped
 label and tolerate the `nvidia.com/gpu` taint. Weights are fetched by the container's own
 command (see `endpoints.frameworks.launch`), so there is no init container.
 """
+import json
+
 from django.conf import settings
 
 from endpoints.manifests import forwarder, scheduling
@@ -14,6 +16,9 @@ from endpoints.manifests.labels import APP, ROLE
 MAIN_CONTAINER = "main"
 HIGH_PRIORITY_CLASS = "llm-engine-high-priority"
 SHM_VOLUME = "dshm"
+INFRA_CONFIG_VOLUME = "infra-config"
+INFRA_CONFIG_PATH = "/infra-config"
+DEFAULT_MAIN_SECURITY_CONTEXT = {"allowPrivilegeEscalation": False}
 
 _DOWNWARD_API = (
     ("POD_NAME", "metadata.name"),
@@ -32,6 +37,20 @@ _LWS_DOWNWARD_API = (
 
 def namespace() -> str:
     return getattr(settings, "LLME_ENDPOINT_NAMESPACE", "llm-engine")
+
+
+def _main_security_context() -> dict:
+    """The chart's serviceTemplate.securityContext (LLME_ENDPOINT_SECURITY_CONTEXT, a dict or its
+    JSON text); framework images often need root, so the default only forbids escalation."""
+    value = getattr(settings, "LLME_ENDPOINT_SECURITY_CONTEXT", None)
+    if isinstance(value, str):
+        value = json.loads(value) if value.strip() else None
+    return dict(value) if value else dict(DEFAULT_MAIN_SECURITY_CONTEXT)
+
+
+def _mount_infra_config() -> bool:
+    value = getattr(settings, "LLME_ENDPOINT_MOUNT_INFRA_CONFIG", False)
+    return value is True or str(value).lower() in ("true", "1", "yes")
 
 
 def main_resources(spec) -> dict:
@@ -67,8 +86,10 @@ def main_container(spec, *, command=None, env=None, lws: bool = False, probe: bo
         "ports": [{"name": "http", "containerPort": forwarder.USER_PORT, "protocol": "TCP"}],
         "resources": main_resources(spec),
         "volumeMounts": [{"name": SHM_VOLUME, "mountPath": "/dev/shm"}],
-        "securityContext": {"allowPrivilegeEscalation": False},
+        "securityContext": _main_security_context(),
     }
+    if _mount_infra_config():
+        container["volumeMounts"].append({"name": INFRA_CONFIG_VOLUME, "mountPath": INFRA_CONFIG_PATH, "readOnly": True})
     if probe:
         container["readinessProbe"] = {
             "httpGet": {"path": bundle.healthcheck_route, "port": forwarder.USER_PORT},
@@ -88,6 +109,9 @@ def pod_spec(spec, containers: list[dict], *, config_map: str | None) -> dict:
     ]
     if config_map:
         volumes.append({"name": forwarder.CONFIG_VOLUME, "configMap": {"name": config_map}})
+    if _mount_infra_config():
+        infra_config = getattr(settings, "LLME_INFRA_CONFIG_MAP", "") or "llm-engine-infra-config"
+        volumes.append({"name": INFRA_CONFIG_VOLUME, "configMap": {"name": infra_config}})
     pod = {
         "containers": containers,
         "volumes": volumes,
@@ -103,7 +127,7 @@ def pod_spec(spec, containers: list[dict], *, config_map: str | None) -> dict:
     if account:
         pod["serviceAccountName"] = account
     if spec.high_priority:
-        pod["priorityClassName"] = HIGH_PRIORITY_CLASS
+        pod["priorityClassName"] = getattr(settings, "LLME_HIGH_PRIORITY_CLASS", "") or HIGH_PRIORITY_CLASS
     if spec.gpus > 0:
         pod["nodeSelector"] = scheduling.gpu_node_selector(spec.gpu_type)
         pod["tolerations"] = [dict(scheduling.GPU_TOLERATION)]
@@ -132,7 +156,7 @@ def render_deployment(spec, metadata: dict, group: str, *, include_replicas: boo
             "spec": pod_spec(
                 spec,
                 [main_container(spec), forwarder.forwarder_container(spec)],
-                config_map=forwarder.config_map_name(group),
+                config_map=forwarder.config_map_name(spec),
             ),
         },
     }

@@ -11,6 +11,8 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
+from llmengine_site.infra.names import endpoint_config_map_name
+
 FORWARDER_PORT = 5000
 USER_PORT = 5005
 UPSTREAM = f"http://localhost:{USER_PORT}"
@@ -29,8 +31,8 @@ def queue_backend(spec) -> str:
     return spec.queue_backend or getattr(settings, "LLME_QUEUE_BACKEND", "sqs")
 
 
-def config_map_name(group: str) -> str:
-    return f"{group}-endpoint-config"
+def config_map_name(spec) -> str:
+    return endpoint_config_map_name(spec.id)
 
 
 def forwarder_routes(spec) -> list[str]:
@@ -155,5 +157,10 @@ def forwarder_container(spec) -> dict:
         },
         "resources": {key: dict(value) for key, value in FORWARDER_RESOURCES.items()},
         "volumeMounts": [{"name": CONFIG_VOLUME, "mountPath": CONFIG_DIR, "readOnly": True}],
-        "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+        # Our image runs as uid 10001 (Dockerfile), so non-root can be enforced here.
+        "securityContext": {
+            "runAsNonRoot": True,
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+        },
     }

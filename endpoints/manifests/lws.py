@@ -16,7 +16,7 @@ def render_leader_worker_set(spec, metadata: dict, group: str) -> dict:
     leader = deployment.pod_spec(
         spec,
         [deployment.main_container(spec, lws=True), forwarder.forwarder_container(spec)],
-        config_map=forwarder.config_map_name(group),
+        config_map=forwarder.config_map_name(spec),
     )
     worker_env = bundle.worker_env if bundle.worker_env is not None else bundle.env
     worker = deployment.pod_spec(

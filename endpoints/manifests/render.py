@@ -10,9 +10,9 @@ Guarantees:
 - ValueError, written for the API caller, when the spec cannot run on this cluster.
 """
 from endpoints.manifests import autoscaling, deployment, forwarder, lws, service
-from endpoints.manifests._names import endpoint_group_name
 from endpoints.manifests.labels import object_metadata
 from endpoints.manifests.spec import EndpointSpec, check_spec
+from llmengine_site.infra.names import endpoint_group_name, endpoint_leader_service_name
 
 LWS_MISSING = "multi-node endpoints need the LeaderWorkerSet CRD, which is not installed in the cluster"
 
@@ -38,7 +38,7 @@ def render_endpoint(
     def metadata(name: str = group) -> dict:
         return object_metadata(spec, name, namespace)
 
-    objects = [forwarder.render_config_map(spec, metadata(forwarder.config_map_name(group)))]
+    objects = [forwarder.render_config_map(spec, metadata(forwarder.config_map_name(spec)))]
     if spec.is_multi_node:
         if not lws_available:
             raise ValueError(LWS_MISSING)
@@ -47,7 +47,7 @@ def render_endpoint(
         if spec.min_workers != spec.max_workers:
             raise ValueError("multi-node endpoints do not autoscale: set min_workers equal to max_workers")
         objects.append(lws.render_leader_worker_set(spec, metadata(), group))
-        objects.append(service.render_leader_service(metadata(service.leader_service_name(group)), group))
+        objects.append(service.render_leader_service(metadata(endpoint_leader_service_name(spec.id)), group))
         return objects
 
     # Refuse before rendering anything else, so the caller gets the real reason.

@@ -1,6 +1,4 @@
 """Where GPU pods may run (design §4, the guide's node label table)."""
-import re
-
 from django.conf import settings
 
 ACCELERATOR_LABEL = "k8s.amazonaws.com/accelerator"
@@ -22,10 +20,3 @@ def accelerator_label(gpu_type: str) -> str:
 
 def gpu_node_selector(gpu_type: str) -> dict:
     return {"node-lifecycle": "normal", ACCELERATOR_LABEL: accelerator_label(gpu_type)}
-
-
-def gpu_short_name(gpu_type: str) -> str:
-    """`nvidia-ampere-a10` -> `a10`, `nvidia-hopper-h100-1g20gb` -> `h100-1g20gb` (DNS-safe)."""
-    match = re.match(r"^nvidia-[a-z]+-(.+)$", gpu_type)
-    short = match.group(1) if match else gpu_type
-    return re.sub(r"[^a-z0-9-]+", "-", short.lower()).strip("-")

@@ -25,10 +25,6 @@ def render_service(metadata: dict, group: str) -> dict:
     return _service(metadata, {APP: group})
 
 
-def leader_service_name(group: str) -> str:
-    return f"{group}-leader"
-
-
 def render_leader_service(metadata: dict, group: str) -> dict:
     """`<group>-leader`: only the leader pods of a LeaderWorkerSet serve HTTP."""
     return _service(metadata, {APP: group, ROLE: "leader"})
