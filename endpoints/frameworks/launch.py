@@ -194,7 +194,8 @@ def _token_limits(model_name: str) -> tuple[int, int]:
 
 
 def _without(args: dict, reserved: set[str], framework: str) -> dict:
-    given = {name: value for name, value in args.items() if value is not None}
+    # `huggingface_repo` arrives as `hf_repo`; no server has a flag of that name.
+    given = {name: value for name, value in args.items() if value is not None and name != "huggingface_repo"}
     clash = sorted(reserved & given.keys())
     if clash:
         raise ValueError(f"{', '.join(clash)} cannot be set for {framework}: LLM Engine sets it")
@@ -322,7 +323,6 @@ _SGLANG_RESERVED = {"model_path", "port", "host"}
 
 def _sglang(inp: LLMServingInput) -> dict:
     args = _without(inp.framework_args, _SGLANG_RESERVED, "sglang")
-    args.pop("huggingface_repo", None)  # arrives as `hf_repo`
     args["tp_size"] = inp.num_shards
     args.setdefault("served_model_name", inp.model_name)
     downloads, model = _weights(inp, include_python=bool(args.get("trust_remote_code")))

@@ -107,6 +107,11 @@ def test_vllm_turns_every_extra_arg_into_a_kebab_case_flag():
     assert (words[words.index("--host") + 1], words[words.index("--port") + 1]) == ("::", "5005")
 
 
+def test_huggingface_repo_extra_arg_never_becomes_a_server_flag():
+    words = server_words(llm_bundle(serving(framework_args={"huggingface_repo": "org/x"})))
+    assert "--huggingface-repo" not in words
+
+
 def test_vllm_does_not_force_enforce_eager_but_passes_it_when_asked():
     assert "--enforce-eager" not in script(llm_bundle(serving()))
     assert "--enforce-eager" in server_words(llm_bundle(serving(framework_args={"enforce_eager": True})))

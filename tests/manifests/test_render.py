@@ -5,87 +5,20 @@ import json
 import pytest
 
 from endpoints.frameworks.launch import LLMServingInput, llm_bundle
-from endpoints.manifests import (
-    BundleSpec,
-    EndpointSpec,
-    bundle_spec_from_llm_bundle,
-    endpoint_object_kinds,
-    endpoint_selector,
-    render_endpoint,
-    render_image_cache_daemonset,
+from endpoints.manifests import bundle_spec_from_llm_bundle, endpoint_object_kinds, endpoint_selector, render_endpoint
+from tests.manifests.factories import (
+    ENDPOINT_ID,
+    GROUP,
+    QUEUE_URL,
+    args_of,
+    async_spec,
+    by_kind,
+    containers,
+    cpu_sync_spec,
+    guide_llama_7b_spec,
+    multi_node_spec,
 )
 from tests.manifests.validation import assert_valid
-
-ENDPOINT_ID = "end_cismpd08agn003rr2kc0"
-GROUP = "llm-engine-endpoint-id-end-cismpd08agn003rr2kc0"
-QUEUE_URL = "https://sqs.us-west-2.amazonaws.com/000000000000/llm-engine-endpoint-id-end_cismpd08agn003rr2kc0"
-
-
-def guide_llama_7b_spec(**overrides) -> EndpointSpec:
-    """The self-hosting guide's llama-7b TGI request, as the builder would hand it over."""
-    bundle = llm_bundle(LLMServingInput(
-        model_name="llama-7b", framework="text_generation_inference", image_tag="0.9.3", num_shards=4,
-        quantize=None, checkpoint_path=None, hf_repo="huggyllama/llama-7b", chat_template_override=None,
-        framework_args={},
-    ))
-    values = dict(
-        id=ENDPOINT_ID, name="llama-7b", owner="test_user_id", created_by="test_user_id",
-        endpoint_type="streaming", bundle=bundle_spec_from_llm_bundle(bundle, "streaming"),
-        cpus="32", memory="40Gi", storage="40Gi", gpus=4, gpu_type="nvidia-ampere-a10",
-        min_workers=1, max_workers=12, per_worker=1, concurrent_requests_per_worker=250, spec_version=3,
-    )
-    values.update(overrides)
-    return EndpointSpec(**values)
-
-
-def async_spec(**overrides) -> EndpointSpec:
-    values = dict(
-        endpoint_type="async", queue_name=f"llm-engine-endpoint-id-{ENDPOINT_ID}", queue_url=QUEUE_URL,
-        queue_backend="sqs", min_workers=0, max_workers=5, per_worker=10, concurrent_requests_per_worker=4,
-        task_expires_seconds=3600, queue_visibility_timeout_seconds=600,
-    )
-    values.update(overrides)
-    return guide_llama_7b_spec(**values)
-
-
-def multi_node_spec(**overrides) -> EndpointSpec:
-    bundle = llm_bundle(LLMServingInput(
-        model_name="llama-3-1-405b-instruct", framework="vllm", image_tag="0.6.3", num_shards=8, quantize=None,
-        checkpoint_path="s3://bucket/llama-405b", hf_repo=None, chat_template_override=None, framework_args={},
-        nodes_per_worker=2,
-    ))
-    values = dict(bundle=bundle_spec_from_llm_bundle(bundle, "streaming"), gpus=8, gpu_type="nvidia-hopper-h100",
-                  cpus="160", memory="1500Gi", nodes_per_worker=2, min_workers=1, max_workers=1)
-    values.update(overrides)
-    return guide_llama_7b_spec(**values)
-
-
-def cpu_sync_spec(**overrides) -> EndpointSpec:
-    values = dict(
-        endpoint_type="sync", gpus=0, gpu_type=None, storage=None, cpus="2", memory="4Gi",
-        bundle=BundleSpec(image="registry.example.com/echo:1", command=("python", "-m", "echo")),
-        high_priority=True, labels={"team": "infra", "product": "echo"}, forwarder_max_concurrency=20,
-    )
-    values.update(overrides)
-    return guide_llama_7b_spec(**values)
-
-
-def by_kind(objects: list[dict]) -> dict:
-    kinds = [obj["kind"] for obj in objects]
-    assert len(kinds) == len(set(kinds)), f"one object per kind expected: {kinds}"
-    return {obj["kind"]: obj for obj in objects}
-
-
-def containers(deployment: dict) -> dict:
-    return {container["name"]: container for container in deployment["spec"]["template"]["spec"]["containers"]}
-
-
-def args_of(container: dict) -> dict:
-    """`--flag value` pairs of the forwarder args (repeated flags collected in lists)."""
-    args, pairs = container["args"], {}
-    for flag, value in zip(args[::2], args[1::2]):
-        pairs.setdefault(flag, []).append(value)
-    return pairs
 
 
 # --- the guide's request -------------------------------------------------------------------------
@@ -335,38 +268,6 @@ def test_endpoint_object_kinds_cover_everything_rendered():
             assert {(obj["apiVersion"], obj["kind"]) for obj in objects} <= kinds
 
 
-# --- image cache ---------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("gpu_type, short", [
-    ("nvidia-ampere-a10", "a10"), ("nvidia-tesla-t4", "t4"), ("nvidia-ampere-a100", "a100"),
-    ("nvidia-hopper-h100", "h100"), ("nvidia-hopper-h100-1g20gb", "h100-1g20gb"),
-])
-def test_image_cache_daemonset_is_named_after_the_short_gpu_name(gpu_type, short):
-    daemonset = render_image_cache_daemonset(gpu_type, ["vllm:0.6.3"])
-    assert daemonset["metadata"]["name"] == f"llm-engine-image-cache-{short}"
-    assert_valid(daemonset)
-
-
-def test_image_cache_daemonset_keeps_one_sleeping_container_per_image_on_that_gpu_type():
-    daemonset = render_image_cache_daemonset("nvidia-ampere-a10", ["tgi:0.9.3", "vllm:0.6.3", "tgi:0.9.3"])
-    assert daemonset["metadata"]["namespace"] == "llm-engine"
-    assert daemonset["metadata"]["labels"]["llm-engine.io/image-cache"] == "true"
-    assert daemonset["metadata"]["labels"]["llm-engine.io/gpu-type"] == "nvidia-ampere-a10"
-    pod = daemonset["spec"]["template"]["spec"]
-    assert [c["image"] for c in pod["containers"]] == ["tgi:0.9.3", "vllm:0.6.3"]
-    assert all(c["command"] == ["/bin/sh", "-c", "sleep infinity"] for c in pod["containers"])
-    assert pod["nodeSelector"]["k8s.amazonaws.com/accelerator"] == "nvidia-tesla-a10"
-    assert pod["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
-
-
-def test_image_cache_for_an_unmapped_gpu_type_or_no_images_is_refused(settings):
-    with pytest.raises(ValueError, match="no node label mapping"):
-        render_image_cache_daemonset("nvidia-blackwell-b200", ["x:1"])
-    with pytest.raises(ValueError, match="at least one image"):
-        render_image_cache_daemonset("nvidia-ampere-a10", [])
-
-
 # --- schemas: every object we can generate -------------------------------------------------------
 
 
@@ -433,8 +334,3 @@ def test_sqs_trigger_uses_the_charts_trigger_authentication_when_configured(sett
     assert trigger["authenticationRef"] == {"name": "llm-engine-aws-sqs"}
     assert "identityOwner" not in trigger["metadata"]
     assert_valid(scaled)
-
-
-def test_image_cache_lives_in_the_image_cache_namespace_when_configured(settings):
-    settings.LLME_IMAGE_CACHE_NAMESPACE = "llm-engine-system"
-    assert render_image_cache_daemonset("nvidia-tesla-t4", ["a:1"])["metadata"]["namespace"] == "llm-engine-system"
