@@ -99,6 +99,11 @@ def change_visibility(endpoint_id: str, receipt: str, timeout_seconds: int) -> N
     _backend().change_visibility(endpoint_id, receipt, timeout_seconds)
 
 
+def _now() -> float:
+    """Wall-clock seconds: Redis visibility deadlines must agree across processes and hosts."""
+    return time.time()
+
+
 def _backend():
     return SQS if settings.LLME_QUEUE_BACKEND == "sqs" else REDIS
 
@@ -311,7 +316,7 @@ class RedisQueues:
             if not client.sismember(QUEUES_KEY, name):
                 return None
             # Receipts past their deadline are visible again, as in SQS.
-            return client.llen(self._key(name, "pending")) + client.zcount(self._key(name, "inflight"), "-inf", time.time())
+            return client.llen(self._key(name, "pending")) + client.zcount(self._key(name, "inflight"), "-inf", _now())
 
     def list_queues(self, prefix) -> list[str]:
         with self._errors("list Redis queues"):
@@ -337,7 +342,7 @@ class RedisQueues:
                 visibility_timeout = int(client.hget(self._key(name, "meta"), "visibility_timeout")
                                          or DEFAULT_VISIBILITY_TIMEOUT_SECONDS)
             while True:
-                now = time.time()
+                now = _now()
                 received = client.eval(RECEIVE_SCRIPT, len(keys), *keys, now, now + visibility_timeout,
                                        max_messages, uuid.uuid4().hex)
                 if received or time.monotonic() >= deadline:
@@ -359,7 +364,7 @@ class RedisQueues:
         """Only a receipt still in flight is affected (an expired one is already visible)."""
         name = endpoint_queue_name(endpoint_id)
         with self._errors(f"change visibility in Redis queue {name}"):
-            self._redis().zadd(self._key(name, "inflight"), {receipt: time.time() + timeout_seconds}, xx=True)
+            self._redis().zadd(self._key(name, "inflight"), {receipt: _now() + timeout_seconds}, xx=True)
 
     # -- helpers
     @staticmethod

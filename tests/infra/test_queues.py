@@ -149,7 +149,7 @@ def test_message_reappears_when_its_visibility_is_reset(any_backend):
     assert again.receipt != first.receipt
 
 
-def test_message_reappears_after_its_visibility_timeout(any_backend):
+def test_sqs_message_reappears_after_its_visibility_timeout(sqs_backend):
     queues.ensure_queue(ENDPOINT_ID, "llama-2-7b", "team-1")
     queues.send_message(ENDPOINT_ID, "work")
     queues.receive_messages(ENDPOINT_ID, visibility_timeout=1)
@@ -157,6 +157,19 @@ def test_message_reappears_after_its_visibility_timeout(any_backend):
     time.sleep(1.3)
 
     assert [message.body for message in queues.receive_messages(ENDPOINT_ID, wait_seconds=1)] == ["work"]
+
+
+def test_redis_message_reappears_after_its_visibility_timeout(redis_backend, monkeypatch):
+    queues.ensure_queue(ENDPOINT_ID, "llama-2-7b", "team-1")
+    queues.send_message(ENDPOINT_ID, "work")
+    queues.receive_messages(ENDPOINT_ID, visibility_timeout=60)
+    assert queues.receive_messages(ENDPOINT_ID) == []
+
+    later = time.time() + 61  # move the clock instead of sleeping: deadlines are wall-clock times
+    monkeypatch.setattr(queues, "_now", lambda: later)
+
+    assert queues.queue_depth(ENDPOINT_ID) == 1
+    assert [message.body for message in queues.receive_messages(ENDPOINT_ID)] == ["work"]
 
 
 def test_long_poll_returns_empty_after_waiting(any_backend):
