@@ -11,7 +11,6 @@ on first use and cached; `reset_kube_client()` forgets them (tests point KUBECON
 from __future__ import annotations
 
 import json
-import logging
 import os
 import threading
 import time
@@ -25,8 +24,6 @@ from kubernetes import config as k8s_config
 from kubernetes.client.rest import ApiException
 
 from llmengine_site.infra.errors import InfraError
-
-logger = logging.getLogger(__name__)
 
 FIELD_MANAGER = "llm-engine"
 RESTARTED_AT_ANNOTATION = "kubectl.kubernetes.io/restartedAt"
