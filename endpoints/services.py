@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
+from django.utils import timezone
 
 from endpoints import selectors
 from endpoints.choices import (
@@ -51,7 +52,9 @@ def endpoint_record_status(endpoint_id: str, spec_version: int | None, new_statu
         old_status = endpoint.status
         if old_status == new_status and endpoint.status_reason == reason:
             return True
-        ModelEndpoint.objects.filter(pk=endpoint_id).update(status=new_status, status_reason=reason)
+        ModelEndpoint.objects.filter(pk=endpoint_id).update(
+            status=new_status, status_reason=reason, last_updated_at=timezone.now()
+        )
         EndpointEvent.objects.create(endpoint_id=endpoint_id, old_status=old_status, new_status=new_status, reason=reason)
     return True
 
