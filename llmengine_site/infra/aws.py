@@ -41,6 +41,8 @@ def client(service: str, region: str | None = None):
                 connect_timeout=float(getattr(settings, "LLME_AWS_CONNECT_TIMEOUT_SECONDS", 5)),
                 read_timeout=float(getattr(settings, "LLME_AWS_READ_TIMEOUT_SECONDS", 30)),
                 retries={"mode": "standard", "max_attempts": int(getattr(settings, "LLME_AWS_MAX_ATTEMPTS", 3))},
+                # Presigned S3 URLs must be SigV4: regions opened since 2014 reject SigV2.
+                signature_version="s3v4" if service == "s3" else None,
             )
             # A fresh session per client: boto3's default session is not thread-safe to create from.
             _clients[key] = boto3.session.Session().client(service, config=config)
