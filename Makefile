@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 5000
 
-.PHONY: run test venv services helm migrate worker lint bench clean
+.PHONY: run test venv services helm browser migrate worker lint bench clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@echo "==> creating the virtualenv in $(VENV) and installing requirements (first run takes a minute)"
@@ -23,6 +23,10 @@ services:
 helm:
 	@bash scripts/install_helm.sh
 
+# Debian Chromium for the console's browser tests (Playwright drives it; no browser download).
+browser:
+	@bash scripts/install_browser.sh
+
 migrate: venv
 	@mkdir -p var
 	@$(PY) manage.py migrate --noinput
@@ -30,7 +34,7 @@ migrate: venv
 run: venv
 	@bash scripts/run.sh
 
-test: venv services helm
+test: venv services helm browser
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: venv services

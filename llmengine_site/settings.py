@@ -249,3 +249,28 @@ LLME_GPU_NODE_LABELS = _json_env(
 )
 # Extra settings for the builder (issue 3) and inference (issue 4) are read where used,
 # through django.conf.settings, and documented in .env.example.
+
+# Endpoint pods (read by endpoints/manifests; the chart sets them).
+LLME_ENDPOINT_SERVICE_ACCOUNT = env.str("LLME_ENDPOINT_SERVICE_ACCOUNT", default="")
+LLME_ENDPOINT_SECURITY_CONTEXT = _json_env("LLME_ENDPOINT_SECURITY_CONTEXT", {})
+LLME_ENDPOINT_MOUNT_INFRA_CONFIG = env.bool("LLME_ENDPOINT_MOUNT_INFRA_CONFIG", default=False)
+LLME_INFRA_CONFIG_MAP = env.str("LLME_INFRA_CONFIG_MAP", default="llm-engine-infra-config")
+LLME_HIGH_PRIORITY_CLASS = env.str("LLME_HIGH_PRIORITY_CLASS", default="llm-engine-high-priority")
+LLME_IMAGE_CACHE_NAMESPACE = env.str("LLME_IMAGE_CACHE_NAMESPACE", default="")
+LLME_KEDA_TRIGGER_AUTHENTICATION = env.str("LLME_KEDA_TRIGGER_AUTHENTICATION", default="")
+LLME_CACHER_INTERVAL_SECONDS = env.float("LLME_CACHER_INTERVAL_SECONDS", default=10.0)
+
+# Files and other assets: S3 when LLME_S3_BUCKET is set (django-storages), else var/files.
+LLME_MAX_UPLOAD_BYTES = env.int("LLME_MAX_UPLOAD_BYTES", default=512 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = 32 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 8 * 1024 * 1024
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(VAR_DIR / "files")}},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+if LLME_S3_BUCKET:
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {"bucket_name": LLME_S3_BUCKET, "region_name": LLME_AWS_REGION, "file_overwrite": False,
+                    "location": env.str("LLME_S3_PREFIX", default="llm-engine")},
+    }

@@ -9,6 +9,8 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
+from llmengine_site.infra.names import redis_queue_key
+
 from endpoints.manifests import forwarder
 
 KEDA_API_VERSION = "keda.sh/v1alpha1"
@@ -94,7 +96,7 @@ def _redis_trigger(spec) -> dict:
         raise ValueError("async endpoints on the Redis queue backend need REDIS_URL")
     metadata = {
         "address": f"{url.hostname}:{url.port or 6379}",
-        "listName": spec.queue_name,
+        "listName": redis_queue_key(spec.queue_name, "pending"),
         "listLength": str(spec.per_worker),
         "activationListLength": "0",
         "databaseIndex": (url.path or "/0").lstrip("/") or "0",

@@ -50,3 +50,9 @@ def gpu_short_name(gpu_type: str | None) -> str:
 def image_cache_daemonset_name(gpu_type: str | None) -> str:
     """Image-cache DaemonSet for a node type, e.g. `llm-engine-image-cache-a10`."""
     return IMAGE_CACHE_PREFIX + gpu_short_name(gpu_type)
+
+
+def redis_queue_key(queue_name: str, part: str) -> str:
+    """Keys of an endpoint queue on the Redis backend; `pending` is the list of waiting
+    message ids, which KEDA's redis trigger measures."""
+    return f"llme:queue:{queue_name}:{part}"

@@ -21,7 +21,7 @@ from django.conf import settings
 
 from llmengine_site.infra import aws
 from llmengine_site.infra.errors import InfraError
-from llmengine_site.infra.names import ENDPOINT_PREFIX, endpoint_queue_name
+from llmengine_site.infra.names import ENDPOINT_PREFIX, endpoint_queue_name, redis_queue_key
 
 DEFAULT_VISIBILITY_TIMEOUT_SECONDS = 43200  # 12 h, as upstream: long generations must not reappear
 DEFAULT_POLICY_TEMPLATE = json.dumps({
@@ -369,7 +369,7 @@ class RedisQueues:
     # -- helpers
     @staticmethod
     def _key(name: str, part: str) -> str:
-        return f"llme:queue:{name}:{part}"
+        return redis_queue_key(name, part)
 
     def _existing(self, endpoint_id: str, verb: str) -> str:
         name = endpoint_queue_name(endpoint_id)

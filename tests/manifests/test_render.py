@@ -197,7 +197,7 @@ def test_async_endpoint_on_redis_scales_on_the_list_length(settings):
     trigger = objects["ScaledObject"]["spec"]["triggers"][0]
     assert trigger["type"] == "redis"
     assert trigger["metadata"] == {
-        "address": "redis.internal:6380", "listName": f"llm-engine-endpoint-id-{ENDPOINT_ID}", "listLength": "10",
+        "address": "redis.internal:6380", "listName": f"llme:queue:llm-engine-endpoint-id-{ENDPOINT_ID}:pending", "listLength": "10",
         "activationListLength": "0", "databaseIndex": "2", "enableTLS": "true", "passwordFromEnv": "REDIS_PASSWORD",
     }
     env = {item["name"]: item.get("value") for item in containers(objects["Deployment"])["http-forwarder"]["env"]}
