@@ -21,6 +21,7 @@ methods (`mark_deployment_available`, `add_pod_for_deployment`, `set_status`, `a
 import copy
 import json
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -63,6 +64,8 @@ CRD_RESOURCES = {
 WORKLOAD_KINDS = {"Deployment", "DaemonSet", "StatefulSet", "ReplicaSet", "LeaderWorkerSet"}
 
 DROP = "drop"  # `fail_next(status=DROP)`: close the connection without answering
+HANG = "hang"  # `fail_next(status=HANG)`: answer nothing for HANG_SECONDS (client timeouts)
+HANG_SECONDS = 2.0
 
 
 def status_body(code: int, reason: str, message: str, details: dict | None = None) -> dict:
@@ -161,7 +164,8 @@ class FakeKubernetesApi:
     def fail_next(self, status: int | str = 500, times: int = 1, method: str | None = None,
                   path_contains: str | None = None, message: str | None = None) -> None:
         """Make the next `times` matching requests fail with `status` and a `Status` body
-        carrying `message` (or close the connection unanswered with `status=DROP`)."""
+        carrying `message` (or close the connection unanswered with `status=DROP`, or after
+        `HANG_SECONDS` with `status=HANG`)."""
         with self.lock:
             self.failures.append(Failure(status, times, method and method.upper(), path_contains, message))
 
@@ -550,7 +554,9 @@ class Handler(BaseHTTPRequestHandler):
         with api.lock:
             api.requests.append(RecordedRequest(method, url.path, query, content_type, body))
             failure = self._take_failure(api, method, url.path)
-        if failure is not None and failure.status == DROP:
+        if failure is not None and failure.status == HANG:
+            time.sleep(HANG_SECONDS)
+        if failure is not None and failure.status in (DROP, HANG):
             self.close_connection = True
             self.connection.shutdown(2)
             return

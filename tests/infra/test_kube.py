@@ -128,6 +128,16 @@ def test_dropped_connection_is_transient(k8s_api):
     assert raised.value.transient is True
 
 
+def test_timeout_is_transient(k8s_api, settings):
+    settings.LLME_K8S_READ_TIMEOUT_SECONDS = 0.3
+    k8s_api.fail_next(status="hang", method="PATCH")
+
+    with pytest.raises(InfraError) as raised:
+        get_kube().apply(config_map("settings"))
+
+    assert raised.value.transient is True
+
+
 def test_one_dropped_connection_on_a_read_is_retried(k8s_api):
     k8s_api.fail_next(status="drop", times=1, method="GET")
 
