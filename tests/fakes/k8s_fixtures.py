@@ -46,6 +46,7 @@ def k8s_api(k8s_server, tmp_path, monkeypatch, request) -> FakeKubernetesApi:
     crds = tuple(marker.args) if marker else DEFAULT_CRDS
     api = k8s_server.api
     api.reset(crds=crds)
+    api.token = "fake-token"  # a test may have changed it to check 401 handling
     kubeconfig = tmp_path / "kubeconfig"
     write_kubeconfig(kubeconfig, k8s_server.url, api.token)
     monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
