@@ -206,3 +206,12 @@ def test_unreachable_sqs_is_transient(sqs_backend, monkeypatch, settings):
         queues.queue_depth(ENDPOINT_ID)
 
     assert raised.value.transient is True
+
+
+def test_redis_pending_list_is_where_keda_looks(redis_backend):
+    from llmengine_site.infra.names import redis_queue_key
+
+    queues.ensure_queue(ENDPOINT_ID, "llama-2-7b", "team-1")
+    queues.send_message(ENDPOINT_ID, "work")
+
+    assert redis_backend.llen(redis_queue_key(endpoint_queue_name(ENDPOINT_ID), "pending")) == 1
