@@ -1,70 +1,393 @@
-"""Operator console for endpoints and bundles. Actions call the same services as the API."""
+"""Operator console for endpoints, their events, bundles and the reference tables.
+
+The admin never writes endpoint rows itself (design §10.5): the endpoint page is read-only and
+its actions call the services the API calls. Who may run them:
+- `endpoints.change_modelendpoint` ("operate"): rebuild, restart, scale;
+- `endpoints.delete_modelendpoint` ("teardown"): delete (the builder removes the resources).
+Domain and infrastructure errors are shown as messages, never as a server error.
+"""
+from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.views.decorators.http import require_POST
 
-from endpoints import services
+from endpoints import admin_queries, infra_state, services
+from endpoints.choices import EndpointStatus, EndpointType
 from endpoints.models import EndpointEvent, ModelBundle, ModelEndpoint, ModelRepository, RecommendedHardware
+from endpoints.resources import validate_resources
+from llmengine_site.auth import Caller
+from llmengine_site.errors import DomainError, InvalidRequest
+from llmengine_site.infra import InfraError
+
+OPERATE_PERMISSION = "endpoints.change_modelendpoint"
+TEARDOWN_PERMISSION = "endpoints.delete_modelendpoint"
 
 
-class EndpointEventInline(admin.TabularInline):
-    model = EndpointEvent
-    extra = 0
-    can_delete = False
-    fields = ("created_at", "old_status", "new_status", "reason")
-    readonly_fields = fields
-    ordering = ("-created_at", "-id")
+def endpoint_link(endpoint: ModelEndpoint) -> str:
+    url = reverse("admin:endpoints_modelendpoint_change", args=[endpoint.pk])
+    return format_html('<a href="{}">{}</a>', url, endpoint.name)
 
-    def has_add_permission(self, request, obj=None):
-        return False
+
+def error_text(exc: Exception) -> str:
+    """What a person reads for a domain or infrastructure error."""
+    if isinstance(exc, DomainError):
+        return str(exc.detail)
+    if isinstance(exc, InfraError):
+        return exc.message
+    return str(exc)
+
+
+def rendered_manifests(endpoint: ModelEndpoint) -> tuple[str, str]:
+    """(YAML of every object the builder would apply, error text). The cluster's optional CRDs
+    are assumed as in the chart (KEDA yes, LWS no); the page says so."""
+    import yaml
+
+    from endpoints.builder import endpoint_spec
+    from endpoints.manifests import render_endpoint
+
+    try:
+        objects = render_endpoint(endpoint_spec(endpoint), keda_available=True, lws_available=False)
+    except (ValueError, KeyError) as exc:  # KeyError: a bundle without an image cannot render
+        return "", str(exc)
+    return yaml.safe_dump_all(objects, sort_keys=False), ""
+
+
+class ScaleForm(forms.Form):
+    min_workers = forms.IntegerField(min_value=0)
+    max_workers = forms.IntegerField(min_value=0)
+
+    def clean(self):
+        data = super().clean()
+        low, high = data.get("min_workers"), data.get("max_workers")
+        if low is not None and high is not None:
+            if low > high:
+                raise ValidationError(f"min_workers ({low}) must not be greater than max_workers ({high}).")
+            if high > settings.LLME_MAX_WORKERS_LIMIT:
+                raise ValidationError(f"max_workers must be at most {settings.LLME_MAX_WORKERS_LIMIT}.")
+        return data
+
+
+def endpoint_scale(endpoint: ModelEndpoint, min_workers: int, max_workers: int) -> None:
+    """Change the worker bounds through the update service the API uses, acting for the owner."""
+    caller = Caller(user_id=endpoint.created_by, team_id=endpoint.owner)
+    data = {"min_workers": min_workers, "max_workers": max_workers}
+    if endpoint.is_llm:
+        services.llm_endpoint_update(caller, endpoint.name, data, framework_args={})
+    else:
+        services.endpoint_update(caller, endpoint.id, data)
 
 
 @admin.register(ModelEndpoint)
 class ModelEndpointAdmin(admin.ModelAdmin):
-    list_display = ("name", "status", "endpoint_type", "inference_framework", "owner", "min_workers",
-                    "max_workers", "gpus", "gpu_type", "last_updated_at")
+    change_form_template = "admin/endpoints/modelendpoint/change_form.html"
+    list_display = ("name", "status_badge", "short_reason", "endpoint_type", "inference_framework", "owner",
+                    "workers", "queue_depth", "hardware", "last_updated_at")
     list_filter = ("status", "endpoint_type", "inference_framework", "is_llm", "gpu_type", "owner")
-    search_fields = ("name", "id", "owner", "created_by", "model_name")
+    search_fields = ("name", "=id", "owner", "created_by", "model_name", "status_reason")
     list_select_related = ("bundle",)
-    inlines = [EndpointEventInline]
-    actions = ["rebuild", "delete_endpoints"]
-    readonly_fields = ("id", "status", "status_reason", "destination", "spec_version", "synced_version",
-                       "creation_task_id", "created_at", "last_updated_at", "created_by", "owner", "bundle")
+    list_per_page = 50
+    actions = ["rebuild_selected", "restart_selected"]
+    readonly_fields = ("callback_auth",)
+    fieldsets = (
+        (None, {"fields": ("id", "name", "owner", "created_by", "endpoint_type", "is_llm", "public_inference",
+                           "bundle", "created_at", "last_updated_at")}),
+        ("Status", {"fields": ("status", "status_reason", "destination", "spec_version", "synced_version",
+                               "creation_task_id")}),
+        ("Autoscaling", {"fields": ("min_workers", "max_workers", "per_worker", "concurrent_requests_per_worker",
+                                    "forwarder_max_concurrency")}),
+        ("Resources per worker", {"fields": ("cpus", "memory", "storage", "gpus", "gpu_type", "nodes_per_worker")}),
+        ("Model", {"fields": ("model_name", "source", "inference_framework", "inference_framework_image_tag",
+                              "num_shards", "quantize", "checkpoint_path", "framework_args")}),
+        ("More settings", {"classes": ("collapse",), "fields": (
+            "labels", "metadata", "post_inference_hooks", "default_callback_url", "callback_auth", "billing_tags",
+            "prewarm", "high_priority", "optimize_costs", "task_expires_seconds", "queue_message_timeout_seconds")}),
+    )
 
-    def get_actions(self, request):
-        actions = super().get_actions(request)
-        actions.pop("delete_selected", None)  # rows own cloud resources: delete through the service
-        return actions
+    # ------------------------------------------------------------------ permissions
+
+    def has_add_permission(self, request):
+        return False  # endpoints are created through the API, which validates the whole spec
+
+    def has_change_permission(self, request, obj=None):
+        return False  # the desired state changes only through services: see the actions
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # deleting the row would orphan cluster objects: the delete action tears down
+
+    def has_operate_permission(self, request, obj=None):
+        return request.user.has_perm(OPERATE_PERMISSION)
+
+    def has_teardown_permission(self, request, obj=None):
+        return request.user.has_perm(TEARDOWN_PERMISSION)
+
+    # ------------------------------------------------------------------ list
+
+    def get_changelist_instance(self, request):
+        """Attach each row's observed state, read for the whole page in one cache round trip."""
+        changelist = super().get_changelist_instance(request)
+        changelist.result_list = list(changelist.result_list)
+        states = infra_state.read_states([endpoint.pk for endpoint in changelist.result_list])
+        for endpoint in changelist.result_list:
+            endpoint.observed = states.get(endpoint.pk)
+        return changelist
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, endpoint):
+        return format_html('<span class="llme-status llme-status-{}">{}</span>', endpoint.status, endpoint.status)
+
+    @admin.display(description="reason")
+    def short_reason(self, endpoint):
+        reason = endpoint.status_reason
+        return reason if len(reason) <= 80 else reason[:79] + "…"
+
+    @admin.display(description="workers (available / min–max)")
+    def workers(self, endpoint):
+        observed = getattr(endpoint, "observed", None) or {}
+        available = observed.get("available_workers")
+        return f"{'–' if available is None else available} / {endpoint.min_workers}–{endpoint.max_workers}"
+
+    @admin.display(description="queue")
+    def queue_depth(self, endpoint):
+        if endpoint.endpoint_type != EndpointType.ASYNC:
+            return ""
+        depth = (getattr(endpoint, "observed", None) or {}).get("num_queued_items")
+        return "–" if depth is None else depth
+
+    @admin.display(description="hardware")
+    def hardware(self, endpoint):
+        gpus = f"{endpoint.gpus}× {endpoint.gpu_type}" if endpoint.gpus else "no GPU"
+        return f"{gpus}, {endpoint.cpus} CPU, {endpoint.memory}"
+
+    @admin.display(description="callback auth")
+    def callback_auth(self, endpoint):
+        return "set (hidden)" if endpoint.default_callback_auth else "not set"  # it holds credentials
+
+    # ------------------------------------------------------------------ endpoint page
+
+    def get_urls(self):
+        def action(name, view):
+            return path(f"<path:object_id>/{name}/", self.admin_site.admin_view(require_POST(view)),
+                        name=f"endpoints_modelendpoint_{name}")
+
+        return [
+            action("rebuild", self.rebuild_view),
+            action("restart", self.restart_view),
+            action("scale", self.scale_view),
+            action("teardown", self.teardown_view),
+        ] + super().get_urls()
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        endpoint = self.get_object(request, unquote(object_id))
+        context = {}
+        if endpoint is not None:
+            manifests, manifests_error = rendered_manifests(endpoint)
+            context = {
+                "observed": infra_state.read_state(endpoint.pk),
+                "events": admin_queries.endpoint_events(endpoint.pk),
+                "manifests": manifests,
+                "manifests_error": manifests_error,
+                "can_operate": self.has_operate_permission(request),
+                "can_teardown": self.has_teardown_permission(request),
+                "scale_form": ScaleForm(initial={"min_workers": endpoint.min_workers,
+                                                 "max_workers": endpoint.max_workers}),
+                "is_deleting": endpoint.status == EndpointStatus.DELETE_IN_PROGRESS,
+            }
+        return super().change_view(request, object_id, form_url, {**context, **(extra_context or {})})
+
+    def _endpoint_for(self, request, object_id, allowed) -> ModelEndpoint:
+        if not allowed(request):
+            raise PermissionDenied
+        return get_object_or_404(ModelEndpoint.objects.select_related("bundle"), pk=unquote(object_id))
+
+    def _back_to(self, endpoint) -> HttpResponseRedirect:
+        return HttpResponseRedirect(reverse("admin:endpoints_modelendpoint_change", args=[endpoint.pk]))
+
+    def _run(self, request, endpoint, call, done: str) -> bool:
+        """Run one service call for the page; report its outcome as a message and in the admin log."""
+        try:
+            call()
+        except (DomainError, InfraError) as exc:
+            self.message_user(request, f"{endpoint.name}: {error_text(exc)}", level=messages.ERROR)
+            return False
+        self.log_change(request, endpoint, done)
+        self.message_user(request, f"{endpoint.name}: {done}", level=messages.SUCCESS)
+        return True
+
+    def rebuild_view(self, request, object_id):
+        endpoint = self._endpoint_for(request, object_id, self.has_operate_permission)
+        self._run(request, endpoint, lambda: services.endpoint_rebuild(endpoint), "rebuild queued")
+        return self._back_to(endpoint)
+
+    def restart_view(self, request, object_id):
+        endpoint = self._endpoint_for(request, object_id, self.has_operate_permission)
+        self._run(request, endpoint, lambda: services.endpoint_restart(endpoint), "rollout restart requested")
+        return self._back_to(endpoint)
+
+    def scale_view(self, request, object_id):
+        endpoint = self._endpoint_for(request, object_id, self.has_operate_permission)
+        form = ScaleForm(request.POST)
+        if not form.is_valid():
+            errors = "; ".join(error for field_errors in form.errors.values() for error in field_errors)
+            self.message_user(request, f"{endpoint.name}: not scaled: {errors}", level=messages.ERROR)
+            return self._back_to(endpoint)
+        low, high = form.cleaned_data["min_workers"], form.cleaned_data["max_workers"]
+        self._run(request, endpoint, lambda: endpoint_scale(endpoint, low, high),
+                  f"workers set to {low}–{high}; update queued")
+        return self._back_to(endpoint)
+
+    def teardown_view(self, request, object_id):
+        endpoint = self._endpoint_for(request, object_id, self.has_teardown_permission)
+        if request.POST.get("confirm_name") != endpoint.name:
+            self.message_user(request, f"{endpoint.name}: not deleted: type the endpoint's name to confirm.",
+                              level=messages.ERROR)
+        else:
+            self._run(request, endpoint, lambda: services.endpoint_delete(endpoint),
+                      "deletion queued; the row goes once its resources are torn down")
+        return self._back_to(endpoint)
+
+    # ------------------------------------------------------------------ bulk actions
+
+    def _run_each(self, request, queryset, call, done: str) -> None:
+        succeeded = sum(self._run(request, endpoint, lambda e=endpoint: call(e), done) for endpoint in queryset)
+        if succeeded > 1:
+            self.message_user(request, f"{succeeded} endpoint(s): {done}.", level=messages.INFO)
+
+    @admin.action(description="Rebuild the selected endpoints", permissions=["operate"])
+    def rebuild_selected(self, request, queryset):
+        self._run_each(request, queryset.select_related("bundle"), services.endpoint_rebuild, "rebuild queued")
+
+    @admin.action(description="Restart the pods of the selected endpoints", permissions=["operate"])
+    def restart_selected(self, request, queryset):
+        self._run_each(request, queryset, services.endpoint_restart, "rollout restart requested")
+
+
+@admin.register(EndpointEvent)
+class EndpointEventAdmin(admin.ModelAdmin):
+    """Every endpoint's status history; written by the services only."""
+
+    list_display = ("created_at", "endpoint_name", "old_status", "new_status", "reason")
+    list_filter = ("new_status",)
+    search_fields = ("endpoint__name", "=endpoint__id", "reason")
+    list_select_related = ("endpoint",)
+    list_per_page = 100
+
+    @admin.display(description="endpoint", ordering="endpoint__name")
+    def endpoint_name(self, event):
+        return endpoint_link(event.endpoint)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
 
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.action(description="Rebuild the selected endpoints")
-    def rebuild(self, request, queryset):
-        for endpoint in queryset:
-            services.endpoint_rebuild(endpoint)
-        self.message_user(request, f"Rebuild queued for {queryset.count()} endpoint(s).")
-
-    @admin.action(description="Delete the selected endpoints (tears down their resources)")
-    def delete_endpoints(self, request, queryset):
-        for endpoint in queryset:
-            services.endpoint_delete(endpoint)
-        self.message_user(request, f"Deletion queued for {queryset.count()} endpoint(s).", level=messages.WARNING)
-
 
 @admin.register(ModelBundle)
 class ModelBundleAdmin(admin.ModelAdmin):
-    list_display = ("name", "id", "flavor", "owner", "created_at")
+    """Bundles are created and cloned through the API; the console shows them."""
+
+    list_display = ("name", "id", "flavor", "image", "owner", "created_at")
     list_filter = ("flavor",)
-    search_fields = ("name", "id", "owner")
-    readonly_fields = ("id", "created_at")
+    search_fields = ("name", "=id", "owner")
+
+    @admin.display(description="image")
+    def image(self, bundle):
+        return f"{bundle.image_repository}:{bundle.image_tag}"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # endpoints reference bundles (PROTECT) and LLM endpoints own theirs
+
+
+# ---------------------------------------------------------------------- reference tables
+
+
+def _field_of(message: str, fields) -> str | None:
+    """Resource rules name their field first ("cpus: ..."); put the error on that field."""
+    name = message.split(":", 1)[0]
+    return name if name in fields else None
+
+
+class RecommendedHardwareForm(forms.ModelForm):
+    class Meta:
+        model = RecommendedHardware
+        fields = "__all__"
+
+    def clean(self):
+        """The row must describe hardware an endpoint could be built with: valid quantities, a
+        mapped GPU type, at least one GPU, and one node's worth of resources at most."""
+        data = super().clean()
+        if not data.get("model_name") and not data.get("gpu_memory_le"):
+            raise ValidationError("Give a model name or the GPU memory (GB) this row covers.")
+        if data.get("gpu_memory_le") == 0:
+            self.add_error("gpu_memory_le", "Must be greater than 0.")
+        if data.get("gpus") == 0:
+            self.add_error("gpus", "LLM hardware needs at least one GPU.")
+        if data.get("nodes_per_worker") == 0:
+            self.add_error("nodes_per_worker", "Must be at least 1.")
+        gpu_type = data.get("gpu_type")
+        if gpu_type and gpu_type not in settings.LLME_GPU_NODE_LABELS:
+            self.add_error("gpu_type", f"{gpu_type} has no node label in LLME_GPU_NODE_LABELS of this deployment.")
+        if self.errors or not all(data.get(field) for field in ("cpus", "memory", "storage", "gpus", "gpu_type")):
+            return data
+        try:
+            validate_resources(cpus=data["cpus"], memory=data["memory"], storage=data["storage"],
+                               gpus=data["gpus"], gpu_type=gpu_type)
+        except InvalidRequest as exc:
+            self.add_error(_field_of(str(exc.detail), self.fields), str(exc.detail))
+        return data
 
 
 @admin.register(RecommendedHardware)
 class RecommendedHardwareAdmin(admin.ModelAdmin):
-    list_display = ("model_name", "gpu_memory_le", "gpus", "gpu_type", "cpus", "memory", "storage", "nodes_per_worker")
+    form = RecommendedHardwareForm
+    list_display = ("__str__", "model_name", "gpu_memory_le", "gpus", "gpu_type", "cpus", "memory", "storage",
+                    "nodes_per_worker")
+    list_filter = ("gpu_type",)
     search_fields = ("model_name",)
+
+
+class ModelRepositoryForm(forms.ModelForm):
+    class Meta:
+        model = ModelRepository
+        fields = "__all__"
+
+    def clean_model_name(self):
+        name = self.cleaned_data["model_name"].strip()
+        if not name or any(character.isspace() for character in name):
+            raise ValidationError("Model names have no spaces (they are sent as model_name in the API).")
+        return name
+
+    def clean_hf_repo(self):
+        repo = self.cleaned_data["hf_repo"].strip()
+        owner, _, name = repo.partition("/")
+        if not owner or not name or "/" in name or any(character.isspace() for character in repo):
+            raise ValidationError("Use a Hugging Face repository id: <organisation>/<model>.")
+        return repo
+
+    def clean_max_total_tokens(self):
+        tokens = self.cleaned_data.get("max_total_tokens")
+        if tokens is not None and tokens <= 0:
+            raise ValidationError("Must be greater than 0.")
+        return tokens
 
 
 @admin.register(ModelRepository)
 class ModelRepositoryAdmin(admin.ModelAdmin):
+    form = ModelRepositoryForm
     list_display = ("model_name", "hf_repo", "max_total_tokens")
     search_fields = ("model_name", "hf_repo")
