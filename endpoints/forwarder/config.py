@@ -37,6 +37,7 @@ class Options:
     concurrency: int = 1
     result_ttl_seconds: int = 86400
     visibility_timeout_seconds: int | None = None
+    poll_wait_seconds: int = 10
     host: str = "0.0.0.0"
     health_interval_seconds: float = 2.0
     graceful_timeout_seconds: int = 600
@@ -68,6 +69,8 @@ def parse_args(argv: list[str] | None = None) -> Options:
     parser.add_argument("--result-ttl-seconds", type=_positive_int, default=86400)
     parser.add_argument("--visibility-timeout-seconds", type=_positive_int)
     # optional additions (not rendered by the builder)
+    parser.add_argument("--poll-wait-seconds", type=int, default=10,
+                        help="queue long-poll wait; also bounds how long a shutdown waits for it")
     parser.add_argument("--host", default="0.0.0.0")
     parser.add_argument("--health-interval-seconds", type=float, default=2.0)
     parser.add_argument("--graceful-timeout-seconds", type=int, default=600)

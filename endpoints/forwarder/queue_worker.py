@@ -36,7 +36,6 @@ from llmengine_site.infra.errors import InfraError
 log = logging.getLogger("endpoints.forwarder")
 
 MAX_RECEIVES = 3
-POLL_WAIT_SECONDS = 10
 RETRY_DELAY_SECONDS = 5
 RETRYABLE_STATUSES = (429, 503)
 TRACEBACK_MAX_CHARS = 64 * 1024
@@ -113,7 +112,7 @@ class QueueWorker:
                 continue
             try:
                 messages = await self._io(queues.receive_messages, self.endpoint_id, min(free, 10),
-                                          POLL_WAIT_SECONDS, self.settings.visibility_timeout_seconds())
+                                          self.options.poll_wait_seconds, self.settings.visibility_timeout_seconds())
                 backoff = 1.0
             except InfraError as error:
                 log.error("cannot receive from the queue (retrying in %.0f s): %s", backoff, error)
