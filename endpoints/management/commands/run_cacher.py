@@ -23,6 +23,7 @@ class Command(BaseCommand):
             started = time.monotonic()
             try:
                 summary = reconcile_once(get_kube())
+                summary = f"{summary}; {__import__('jobs.reconciler', fromlist=['reconcile_jobs']).reconcile_jobs(get_kube())}"
                 self.stdout.write(f"cacher: {summary}")
                 Path(ready_file).touch()
             except InfraError as exc:

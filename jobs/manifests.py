@@ -1,0 +1,267 @@
+"""Pure functions: job and trigger rows -> Kubernetes objects (plain dicts). No DB, no network.
+
+Guarantees:
+- a job's container environment is the job's own env plus a few variables we name here; the
+  control plane's own environment (DATABASE_URL, SECRET_KEY, REDIS_URL, cloud keys …) is never
+  copied into it (contract §21.2 "secret leakage");
+- the job's config is a ConfigMap mounted read-only as one file at `mount_location`;
+- GPU jobs use the same node selector and toleration as endpoint pods;
+- every object carries `app.kubernetes.io/managed-by: llm-engine` and `llm-engine.io/job-id`
+  (or `llm-engine.io/trigger-id`), which is how the reconciler finds and prunes them.
+"""
+import json
+import posixpath
+
+from django.conf import settings
+
+from endpoints.manifests import scheduling
+from endpoints.manifests.labels import MANAGED_BY, MANAGED_BY_VALUE, OWNER, USER_LABEL_KEYS, label_value
+
+JOB_PREFIX = "llm-engine-job-"
+TRIGGER_PREFIX = "llm-engine-trigger-"
+JOB_ID = "llm-engine.io/job-id"
+JOB_KIND = "llm-engine.io/job-kind"
+TRIGGER_ID = "llm-engine.io/trigger-id"
+COMPONENT = "app.kubernetes.io/component"
+MAIN_CONTAINER = "main"
+CONFIG_KEY = "config.json"
+CONFIG_VOLUME = "job-config"
+SHM_VOLUME = "dshm"
+TRIGGER_SECRET_MOUNT = "/var/run/llm-engine/trigger"
+DEFAULT_TRIGGER_IMAGE = "curlimages/curl:8.8.0"
+# Variables the platform sets in every job container; a job's env cannot override them.
+RESERVED_ENV = ("LLME_JOB_ID", "LLME_JOB_CONFIG_PATH", "POD_NAME", "POD_NAMESPACE", "JOB_COMPLETION_INDEX")
+
+
+def namespace() -> str:
+    return getattr(settings, "LLME_ENDPOINT_NAMESPACE", "llm-engine")
+
+
+def _dns(text: str) -> str:
+    return text.lower().replace("_", "-")
+
+
+def job_name(job_id: str) -> str:
+    """Name of the job's Kubernetes Job and (with `-config`) its ConfigMap."""
+    return JOB_PREFIX + _dns(job_id)
+
+
+def job_config_map_name(job_id: str) -> str:
+    return job_name(job_id) + "-config"
+
+
+def trigger_name(trigger_id: str) -> str:
+    """Name of the trigger's CronJob and (with `-credential`) its Secret."""
+    return TRIGGER_PREFIX + _dns(trigger_id)
+
+
+def trigger_secret_name(trigger_id: str) -> str:
+    return trigger_name(trigger_id) + "-credential"
+
+
+def job_selector(job_id: str | None = None) -> str:
+    selector = f"{MANAGED_BY}={MANAGED_BY_VALUE},{JOB_ID}"
+    return f"{selector}={label_value(job_id)}" if job_id else selector
+
+
+def trigger_selector() -> str:
+    return f"{MANAGED_BY}={MANAGED_BY_VALUE},{TRIGGER_ID}"
+
+
+def job_labels(job) -> dict:
+    labels = {
+        MANAGED_BY: MANAGED_BY_VALUE,
+        COMPONENT: "job",
+        JOB_ID: label_value(job.id),
+        JOB_KIND: job.kind,
+        OWNER: label_value(job.owner),
+    }
+    for key in USER_LABEL_KEYS:
+        if job.labels.get(key):
+            labels[key] = label_value(str(job.labels[key]))
+    if job.trigger_id:
+        labels[TRIGGER_ID] = label_value(job.trigger_id)
+    return labels
+
+
+def render_job_config_map(job) -> dict:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": job_config_map_name(job.id), "namespace": namespace(), "labels": job_labels(job)},
+        "data": {CONFIG_KEY: json.dumps(job.job_config, sort_keys=True)},
+    }
+
+
+def _resources(job) -> dict:
+    amounts = {}
+    if job.cpus:
+        amounts["cpu"] = str(job.cpus)
+    if job.memory:
+        amounts["memory"] = str(job.memory)
+    if job.storage:
+        amounts["ephemeral-storage"] = str(job.storage)
+    if job.gpus:
+        amounts[scheduling.GPU_RESOURCE] = str(job.gpus)
+    return {"requests": dict(amounts), "limits": dict(amounts)}
+
+
+def job_env(job) -> list[dict]:
+    """The container's environment: ours first (names in RESERVED_ENV), then the job's own."""
+    env = [
+        {"name": "LLME_JOB_ID", "value": job.id},
+        {"name": "LLME_JOB_CONFIG_PATH", "value": job.mount_location},
+        {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+    ]
+    for name in sorted(job.env or {}):
+        if name not in RESERVED_ENV:
+            env.append({"name": name, "value": str(job.env[name])})
+    return env
+
+
+def _pod_spec(job) -> dict:
+    mount_dir, mount_file = posixpath.split(job.mount_location)
+    container = {
+        "name": MAIN_CONTAINER,
+        "image": job.image,
+        "imagePullPolicy": "IfNotPresent",
+        "command": [str(part) for part in job.command],
+        "env": job_env(job),
+        "resources": _resources(job),
+        "volumeMounts": [
+            {"name": CONFIG_VOLUME, "mountPath": job.mount_location, "subPath": CONFIG_KEY, "readOnly": True},
+            {"name": SHM_VOLUME, "mountPath": "/dev/shm"},
+        ],
+        "securityContext": {"allowPrivilegeEscalation": False},
+    }
+    pod = {
+        "restartPolicy": "Never",
+        "containers": [container],
+        "volumes": [
+            {"name": CONFIG_VOLUME, "configMap": {"name": job_config_map_name(job.id)}},
+            # Training and vLLM need a large /dev/shm; the container default is 64Mi.
+            {"name": SHM_VOLUME, "emptyDir": {"medium": "Memory"}},
+        ],
+        # User code runs here: it gets no Kubernetes API token and no service links.
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
+    }
+    account = getattr(settings, "LLME_JOB_SERVICE_ACCOUNT", "") or getattr(settings, "LLME_ENDPOINT_SERVICE_ACCOUNT", "")
+    if account:
+        pod["serviceAccountName"] = account
+    if job.gpus:
+        pod["nodeSelector"] = scheduling.gpu_node_selector(job.gpu_type)
+        pod["tolerations"] = [dict(scheduling.GPU_TOLERATION)]
+    return pod
+
+
+def render_job(job) -> dict:
+    """The `batch/v1` Job: one attempt (backoffLimit 0), bounded by `max_runtime_seconds`."""
+    labels = job_labels(job)
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": job_name(job.id),
+            "namespace": namespace(),
+            "labels": labels,
+            "annotations": {"llm-engine.io/created-by": job.created_by, **_string_map(job.annotations)},
+        },
+        "spec": {
+            "backoffLimit": 0,
+            "activeDeadlineSeconds": int(job.max_runtime_seconds),
+            "completions": job.num_workers,
+            "parallelism": job.num_workers,
+            "completionMode": "Indexed",
+            "template": {
+                "metadata": {
+                    "labels": labels,
+                    # A preempted training pod loses hours of work.
+                    "annotations": {"cluster-autoscaler.kubernetes.io/safe-to-evict": "false"},
+                },
+                "spec": _pod_spec(job),
+            },
+        },
+    }
+
+
+def _string_map(values: dict | None) -> dict:
+    return {str(key): value if isinstance(value, str) else json.dumps(value) for key, value in (values or {}).items()}
+
+
+def render_trigger_secret(trigger, credential: str, request_body: dict) -> dict:
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": {"name": trigger_secret_name(trigger.id), "namespace": namespace(), "labels": trigger_labels(trigger)},
+        "stringData": {"credential": credential, "request.json": json.dumps(request_body, sort_keys=True)},
+    }
+
+
+def trigger_labels(trigger) -> dict:
+    return {
+        MANAGED_BY: MANAGED_BY_VALUE,
+        COMPONENT: "trigger",
+        TRIGGER_ID: label_value(trigger.id),
+        OWNER: label_value(trigger.owner),
+    }
+
+
+# The credential and body come from the mounted Secret, never from the command line or env.
+_TRIGGER_SCRIPT = (
+    'curl --fail-with-body --silent --show-error --max-time 30 -X POST '
+    '"$LLME_GATEWAY_URL/v1/docker-image-batch-jobs" '
+    '-H "Content-Type: application/json" '
+    f'-H "Authorization: Bearer $(cat {TRIGGER_SECRET_MOUNT}/credential)" '
+    f'--data-binary @{TRIGGER_SECRET_MOUNT}/request.json'
+)
+
+
+def render_trigger_cron_job(trigger) -> dict:
+    """The CronJob that POSTs the trigger's job request to the gateway on schedule."""
+    labels = trigger_labels(trigger)
+    gateway = getattr(settings, "LLME_GATEWAY_URL", "").rstrip("/")
+    container = {
+        "name": MAIN_CONTAINER,
+        "image": getattr(settings, "LLME_TRIGGER_IMAGE", "") or DEFAULT_TRIGGER_IMAGE,
+        "imagePullPolicy": "IfNotPresent",
+        "command": ["/bin/sh", "-c", _TRIGGER_SCRIPT],
+        "env": [{"name": "LLME_GATEWAY_URL", "value": gateway}],
+        "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"cpu": "100m", "memory": "64Mi"}},
+        "volumeMounts": [{"name": "credential", "mountPath": TRIGGER_SECRET_MOUNT, "readOnly": True}],
+        "securityContext": {"allowPrivilegeEscalation": False, "runAsNonRoot": True},
+    }
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": {"name": trigger_name(trigger.id), "namespace": namespace(), "labels": labels,
+                     "annotations": {"llm-engine.io/trigger-name": trigger.name}},
+        "spec": {
+            "schedule": trigger.cron_schedule,
+            "suspend": bool(trigger.suspend),
+            "concurrencyPolicy": "Forbid",
+            "successfulJobsHistoryLimit": 1,
+            "failedJobsHistoryLimit": 1,
+            "jobTemplate": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "backoffLimit": 2,
+                    "activeDeadlineSeconds": 120,
+                    "template": {
+                        "metadata": {"labels": labels},
+                        "spec": {
+                            "restartPolicy": "Never",
+                            "containers": [container],
+                            "volumes": [{"name": "credential", "secret": {"secretName": trigger_secret_name(trigger.id)}}],
+                            "automountServiceAccountToken": False,
+                            "enableServiceLinks": False,
+                            "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
+                        },
+                    },
+                },
+            },
+        },
+    }

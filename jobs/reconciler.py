@@ -1,0 +1,161 @@
+"""The jobs step of the cacher (design §3): read Job status back into the rows (contract §14.1),
+serve succeeded fine-tunes, launch jobs whose message was lost, reap finished Jobs after their
+retention (rows stay), and prune Kubernetes objects that have no row.
+
+`reconcile_jobs(kube)` runs every pass of `manage.py run_cacher`; it raises only InfraError
+from the first list calls (then nothing was changed) and logs per-job failures.
+"""
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import F, Q
+from django.utils import timezone
+
+from jobs import events, manifests
+from jobs.choices import ACTIVE_STATUSES, TERMINAL_STATUSES, JobKind, JobStatus
+from jobs.models import BatchJob, Trigger
+from jobs.services.fine_tunes import fine_tune_serve
+from jobs.services.runs import job_reap, job_record_status, job_sync
+from jobs.services.triggers import trigger_sync
+from llmengine_site.infra import InfraError
+from llmengine_site.infra.kube import KubeClient
+
+logger = logging.getLogger(__name__)
+
+LAUNCH_GRACE = timedelta(seconds=30)  # a fresh row's own message is probably still in flight
+MISSING_GRACE = timedelta(seconds=60)  # a just-applied Job may not be listed yet
+
+
+@dataclass
+class JobsSummary:
+    observed: int = 0
+    status_changes: list[str] = field(default_factory=list)
+    launched: list[str] = field(default_factory=list)
+    served: list[str] = field(default_factory=list)
+    reaped: list[str] = field(default_factory=list)
+    pruned: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return (f"jobs: observed {self.observed}; status changes: {len(self.status_changes)}; launched: "
+                f"{len(self.launched)}; served: {len(self.served)}; reaped: {len(self.reaped)}; "
+                f"pruned: {len(self.pruned)}; errors: {len(self.errors)}")
+
+
+def retention() -> timedelta:
+    return timedelta(seconds=float(getattr(settings, "LLME_JOB_RETENTION_SECONDS", 7 * 24 * 3600)))
+
+
+def status_from_job(job_object: dict) -> tuple[str, str]:
+    """(status, reason) of a Kubernetes Job, per contract §14.1 plus TIMEOUT for a deadline."""
+    status = job_object.get("status") or {}
+    for condition in status.get("conditions") or []:
+        if condition.get("status") != "True":
+            continue
+        if condition.get("type") == "Failed":
+            reason = condition.get("reason") or ""
+            message = condition.get("message") or reason
+            return (JobStatus.TIMEOUT if reason == "DeadlineExceeded" else JobStatus.FAILURE), message
+        if condition.get("type") == "Complete":
+            return JobStatus.SUCCESS, ""
+    if status.get("failed", 0) > 0:
+        return JobStatus.FAILURE, "the job's pod failed"
+    completions = (job_object.get("spec") or {}).get("completions") or 1
+    if status.get("succeeded", 0) >= completions:
+        return JobStatus.SUCCESS, ""
+    if status.get("ready", 0) > 0 or (status.get("active", 0) > 0 and "ready" not in status):
+        return JobStatus.RUNNING, ""
+    return JobStatus.PENDING, ""
+
+
+def _observe(job: BatchJob, job_object: dict | None, kube: KubeClient, summary: JobsSummary) -> None:
+    now = timezone.now()
+    if job_object is None:
+        if job.launched_at and now - job.launched_at > MISSING_GRACE:
+            new_status, reason = JobStatus.FAILURE, "the Kubernetes Job disappeared before it finished"
+        else:
+            return
+    else:
+        new_status, reason = status_from_job(job_object)
+    if new_status in TERMINAL_STATUSES and job.kind == JobKind.FINE_TUNE and job_object is not None:
+        try:  # keep the log: the pod goes when the Job is reaped
+            BatchJob.objects.filter(pk=job.pk).update(final_events=events.cluster_events(job, kube))
+        except InfraError as exc:
+            summary.errors.append(f"{job.id}: could not keep its log: {exc}")
+    if job_record_status(job.id, new_status, reason):
+        summary.status_changes.append(f"{job.id}: {job.status} -> {new_status}")
+
+
+def _observe_active(kube: KubeClient, summary: JobsSummary) -> set[str]:
+    """Read every Job we manage; move statuses; return the names seen."""
+    listed = {item["metadata"]["name"]: item for item in kube.list("batch/v1", "Job", manifests.namespace(),
+                                                                  label_selector=manifests.job_selector())}
+    summary.observed = len(listed)
+    for job in BatchJob.objects.filter(status__in=ACTIVE_STATUSES, launched_at__isnull=False):
+        _observe(job, listed.get(manifests.job_name(job.id)), kube, summary)
+    return set(listed)
+
+
+def _relaunch_lost(kube: KubeClient, summary: JobsSummary) -> None:
+    cutoff = timezone.now() - LAUNCH_GRACE
+    for job_id in BatchJob.objects.filter(status=JobStatus.PENDING, launched_at__isnull=True,
+                                          created_at__lt=cutoff).values_list("id", flat=True):
+        if job_sync(job_id, kube) == "launched":
+            summary.launched.append(job_id)
+
+
+def _serve_fine_tunes(summary: JobsSummary) -> None:
+    for job in BatchJob.objects.filter(kind=JobKind.FINE_TUNE, status=JobStatus.SUCCESS, served_endpoint_id="").select_related("template"):
+        endpoint_id = fine_tune_serve(job)
+        summary.served.append(f"{job.id}: {endpoint_id or 'failed'}")
+
+
+def _reap(kube: KubeClient, summary: JobsSummary) -> None:
+    old = timezone.now() - retention()
+    due = BatchJob.objects.filter(reaped_at__isnull=True, launched_at__isnull=False).filter(
+        Q(status=JobStatus.CANCELLED) | Q(status__in=TERMINAL_STATUSES, completed_at__lt=old))
+    for job in due:
+        job_reap(job, kube)
+        summary.reaped.append(job.id)
+
+
+def _prune(kube: KubeClient, job_names: set[str], summary: JobsSummary) -> None:
+    namespace = manifests.namespace()
+    known = {manifests.job_name(job_id) for job_id in BatchJob.objects.filter(reaped_at__isnull=True).values_list("id", flat=True)}
+    for name in sorted(job_names - known):  # no row, or a row whose objects were already reaped
+        kube.delete("batch/v1", "Job", name, namespace)
+        kube.delete("v1", "ConfigMap", name + "-config", namespace)
+        summary.pruned.append(name)
+    triggers = {manifests.trigger_name(trigger_id) for trigger_id in Trigger.objects.values_list("id", flat=True)}
+    for cron_job in kube.list("batch/v1", "CronJob", namespace, label_selector=manifests.trigger_selector()):
+        name = cron_job["metadata"]["name"]
+        if name not in triggers:
+            kube.delete("batch/v1", "CronJob", name, namespace)
+            kube.delete("v1", "Secret", name + "-credential", namespace)
+            summary.pruned.append(name)
+
+
+def _sync_triggers(kube: KubeClient, summary: JobsSummary) -> None:
+    for trigger_id in Trigger.objects.filter(synced_version__lt=F("spec_version")).values_list("id", flat=True):
+        try:
+            trigger_sync(trigger_id, kube)
+        except InfraError as exc:
+            Trigger.objects.filter(pk=trigger_id).update(sync_error=str(exc))
+            summary.errors.append(f"{trigger_id}: {exc}")
+
+
+def reconcile_jobs(kube: KubeClient) -> str:
+    """One pass; returns a one-line summary."""
+    summary = JobsSummary()
+    job_names = _observe_active(kube, summary)
+    for step in (lambda: _relaunch_lost(kube, summary), lambda: _serve_fine_tunes(summary),
+                 lambda: _reap(kube, summary), lambda: _prune(kube, job_names, summary),
+                 lambda: _sync_triggers(kube, summary)):
+        try:
+            step()
+        except InfraError as exc:
+            summary.errors.append(str(exc))
+            logger.warning("jobs reconcile step failed: %s", exc)
+    return str(summary)

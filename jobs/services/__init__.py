@@ -1,0 +1,3 @@
+"""Writes of files, jobs, bundles and triggers, one module per concept (design §10.1):
+`files`, `runs` (the Kubernetes Job every kind of job becomes), `fine_tunes`,
+`batch_completions`, `docker_jobs` (bundles and docker-image batch jobs) and `triggers`."""
