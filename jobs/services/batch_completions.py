@@ -119,5 +119,6 @@ def batch_completion_body(job: BatchJob) -> dict:
         "created_at": job.created_at.isoformat(),
         "expires_at": (job.expires_at or job.created_at).isoformat(),
         "completed_at": job.completed_at.isoformat() if job.completed_at else None,
-        "metadata": {"labels": job.labels},
+        # The client types `metadata` as a flat map of strings: the job's labels.
+        "metadata": {str(key): str(value) for key, value in job.labels.items()},
     }
