@@ -331,7 +331,7 @@ class RecommendedHardwareForm(forms.ModelForm):
         """The row must describe hardware an endpoint could be built with: valid quantities, a
         mapped GPU type, at least one GPU, and one node's worth of resources at most."""
         data = super().clean()
-        if not data.get("model_name") and not data.get("gpu_memory_le"):
+        if not data.get("model_name") and data.get("gpu_memory_le") is None:
             raise ValidationError("Give a model name or the GPU memory (GB) this row covers.")
         if data.get("gpu_memory_le") == 0:
             self.add_error("gpu_memory_le", "Must be greater than 0.")
