@@ -22,7 +22,7 @@ class FileListView(APIView):
         return Response({"files": [file_body(f) for f in selectors.files_owned_by(request.user)]})
 
     def post(self, request):
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
+        length = int(request.META.get("CONTENT_LENGTH") or 0) if str(request.META.get("CONTENT_LENGTH") or "0").isdigit() else 0
         if length > files.max_upload_bytes() + MULTIPART_SLACK_BYTES:
             raise files.too_large(length)  # before Django reads the body
         upload = request.FILES.get("file")
