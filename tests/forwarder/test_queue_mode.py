@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from endpoints import task_results
-from llmengine_site.infra import aws, queues
+from llmengine_site.infra import aws as aws_adapter, queues
 from llmengine_site.infra.names import redis_queue_key
 from tests.fakes.model_servers import ModelServer
 from tests.forwarder.conftest import ENDPOINT_ID, endpoint_spec, wait_until
@@ -198,7 +198,7 @@ def test_a_task_goes_end_to_end_through_sqs(start_forwarder, aws, settings, resu
 
 
 def test_a_large_result_is_stored_in_s3_and_read_back(start_forwarder, aws, redis_queue, results, echo):
-    aws_s3 = aws.client("s3")
+    aws_s3 = aws_adapter.client("s3")
     aws_s3.create_bucket(Bucket="llme-results", CreateBucketConfiguration={"LocationConstraint": "us-west-2"})
     start_forwarder(endpoint_spec(endpoint_type="async"), echo.url, *FAST_POLL,
                     env={"LLME_S3_BUCKET": "llme-results", "LLME_ASYNC_RESULT_INLINE_MAX_BYTES": "1024"})
@@ -239,3 +239,18 @@ class CallbackReceiver:
     def __exit__(self, *exc):
         self.server.shutdown()
         self.server.server_close()
+
+
+def test_sigterm_lets_the_running_task_finish(start_forwarder, redis_queue, results):
+    import signal
+
+    with ModelServer("echo", delay=2.0) as slow:
+        forwarder = start_forwarder(endpoint_spec(endpoint_type="async"), slow.url, *FAST_POLL)
+        task_id = submit(results, {"args": {"x": 1}})
+        wait_until(lambda: slow.state.requests, 10, message="the task to reach the model server")
+
+        forwarder.process.send_signal(signal.SIGTERM)
+        forwarder.process.wait(20)
+
+    assert task_results.read_task(results, task_id)["status"] == "SUCCESS"
+    assert redis_queue_is_empty(results)
