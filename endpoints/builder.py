@@ -18,6 +18,7 @@ from endpoints.models import ModelEndpoint
 from endpoints.services import endpoint_record_status
 from endpoints.images import full_image
 from endpoints import infra_state
+from endpoints.inference.routing import forget as forget_route
 from llmengine_site.infra import InfraError, queues
 from llmengine_site.infra.kube import KubeClient, get_kube
 from llmengine_site.infra.names import endpoint_group_name, endpoint_queue_name
@@ -161,6 +162,7 @@ def _teardown(endpoint: ModelEndpoint) -> None:
             )
             raise InfraError(exc.message, transient=True) from exc
     infra_state.forget_state(endpoint.id)
+    forget_route(endpoint.id, endpoint.name)
     endpoint.delete()
     _delete_bundle_if_unused(endpoint)
 

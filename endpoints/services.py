@@ -63,10 +63,17 @@ def _enqueue_sync(endpoint: ModelEndpoint) -> str:
     """Send the build for this endpoint once the transaction commits; returns the task id."""
     from endpoints.tasks import sync_endpoint
 
+    from endpoints.inference.routing import forget
+
     task_id = ids.task_id()
     ModelEndpoint.objects.filter(pk=endpoint.pk).update(creation_task_id=task_id)
-    endpoint_id = endpoint.pk
-    transaction.on_commit(lambda: sync_endpoint.send(endpoint_id))
+    endpoint_id, name = endpoint.pk, endpoint.name
+
+    def after_commit():
+        forget(endpoint_id, name)  # the gateway routes with the new spec from now on
+        sync_endpoint.send(endpoint_id)
+
+    transaction.on_commit(after_commit)
     return task_id
 
 

@@ -81,7 +81,8 @@ def internal_error_body(request_id: str | None = None) -> dict:
     }
 
 
-def exception_handler(exc, context):
+def error_response(exc) -> Response | None:
+    """The HTTP answer for an exception raised while serving a request (None: not ours)."""
     if isinstance(exc, DomainError):
         return Response({"detail": exc.detail}, status=exc.status_code)
     if isinstance(exc, exceptions.NotAuthenticated):
@@ -105,5 +106,15 @@ def exception_handler(exc, context):
         )
     if isinstance(exc, exceptions.APIException):
         return Response({"detail": exc.detail}, status=exc.status_code)
-    logger.exception("unhandled error in %s", context.get("view").__class__.__name__ if context.get("view") else "?")
+    return None
+
+
+def exception_handler(exc, context):
+    """DRF's hook: domain errors and DRF errors per the contract; anything else is logged and
+    answered with the contract's 500 body."""
+    response = error_response(exc)
+    if response is not None:
+        return response
+    view = context.get("view")
+    logger.exception("unhandled error in %s", view.__class__.__name__ if view else "?")
     return Response(internal_error_body(), status=status.HTTP_500_INTERNAL_SERVER_ERROR)

@@ -83,7 +83,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "llmengine_site.middleware.StaticFilesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -189,6 +189,8 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # One line per upstream request is noise on the hot path.
+    "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -274,3 +276,8 @@ if LLME_S3_BUCKET:
         "OPTIONS": {"bucket_name": LLME_S3_BUCKET, "region_name": LLME_AWS_REGION, "file_overwrite": False,
                     "location": env.str("LLME_S3_PREFIX", default="llm-engine")},
     }
+
+# Inference: how long a request may wait for a replica (retrying 429/503/connection errors);
+# long enough for a scale-from-zero endpoint to start.
+LLME_INFERENCE_DEADLINE_SECONDS = env.float("LLME_INFERENCE_DEADLINE_SECONDS", default=300.0)
+LLME_UPSTREAM_READ_TIMEOUT_SECONDS = env.float("LLME_UPSTREAM_READ_TIMEOUT_SECONDS", default=600.0)

@@ -11,6 +11,7 @@ urlpatterns = [
     path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi-schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="openapi-schema"), name="docs"),
     path("admin/", admin.site.urls),
+    path("", include("endpoints.inference.urls")),
     # jobs first: `POST /v1/llm/model-endpoints/download` must win over the endpoint-name route.
     path("", include("jobs.api.urls")),
     path("", include("endpoints.api.urls")),

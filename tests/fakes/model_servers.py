@@ -191,13 +191,20 @@ def _as_list(value):
     return [value] if isinstance(value, str) else list(value)
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 512  # the default backlog of 5 drops connections under load
+
+    def handle_error(self, request, client_address):
+        pass  # a client closing a stream early is normal here
+
+
 class ModelServer:
     """`with ModelServer("tgi") as server: server.url` — a model server on 127.0.0.1."""
 
     def __init__(self, protocol: str, delay: float = 0.0, port: int = 0):
         self.state = ModelServerState(protocol, delay)
         handler = type("Handler", (_Handler,), {"state": self.state})
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), handler)
+        self.httpd = _Server(("127.0.0.1", port), handler)
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 

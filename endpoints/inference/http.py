@@ -1,0 +1,82 @@
+"""Plumbing shared by the async inference views: JSON answers, the caller, errors.
+
+These views run outside DRF (for speed on the hot path) but answer exactly as the DRF views
+do: the same error bodies from `llmengine_site.errors`, the same identity rules."""
+import functools
+import json
+import logging
+import time
+import uuid
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.http import JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from rest_framework import exceptions
+
+from endpoints.frameworks.completions import RequestShapeError
+from endpoints.inference.transport import UpstreamFailure
+from llmengine_site.auth import Caller, caller_for_credential, credential_from_header
+from llmengine_site.errors import error_response, internal_error_body
+
+logger = logging.getLogger(__name__)
+CALLER_TTL_SECONDS = 10.0
+_callers: dict[str, tuple[float, Caller | None]] = {}
+
+
+def json_response(body, status: int = 200, headers: dict | None = None) -> JsonResponse:
+    return JsonResponse(body, status=status, safe=False, headers=headers)
+
+
+async def authenticate(request) -> Caller:
+    """The caller, by the same rules as the DRF views; raises DRF's auth exceptions."""
+    header = request.headers.get("Authorization", "")
+    credential = credential_from_header(header) if header else None
+    if credential is None:
+        raise exceptions.NotAuthenticated()
+    if settings.LLME_AUTH_MODE == "trust-username":
+        caller = caller_for_credential(credential)  # no I/O in this mode
+    else:
+        now = time.monotonic()
+        hit = _callers.get(credential)
+        if hit and hit[0] > now:
+            caller = hit[1]
+        else:
+            caller = await sync_to_async(caller_for_credential)(credential)
+            _callers[credential] = (now + CALLER_TTL_SECONDS, caller)
+    if caller is None:
+        raise exceptions.AuthenticationFailed()
+    return caller
+
+
+def json_body(request):
+    """The parsed JSON body; a 422 naming the problem when it is not JSON."""
+    try:
+        return json.loads(request.body or b"null")
+    except ValueError as exc:
+        raise RequestShapeError([{"loc": ["body"], "msg": f"The body is not valid JSON: {exc}", "type": "json_invalid"}])
+
+
+def api(view):
+    """Async view wrapper: CSRF-exempt (credentials are headers, not cookies), errors rendered
+    by the project's one error mapping, unexpected errors logged with a request id."""
+
+    @csrf_exempt
+    @functools.wraps(view)
+    async def wrapper(request, *args, **kwargs):
+        try:
+            return await view(request, *args, **kwargs)
+        except RequestShapeError as exc:
+            return json_response({"detail": exc.errors}, status=422)
+        except UpstreamFailure as exc:
+            return json_response({"detail": exc.detail}, status=exc.status)
+        except Exception as exc:  # one place maps every error to the contract's bodies
+            response = error_response(exc)
+            if response is None:
+                request_id = str(uuid.uuid4())
+                logger.exception("unhandled error in %s (request %s)", view.__name__, request_id)
+                return json_response(internal_error_body(request_id), status=500)
+            headers = {k: v for k, v in response.items() if k.lower() == "www-authenticate"}
+            return json_response(response.data, status=response.status_code, headers=headers)
+
+    return wrapper

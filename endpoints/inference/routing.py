@@ -1,0 +1,108 @@
+"""What the gateway needs to route a request to an endpoint, cached so the hot path makes no
+database query: an in-process TTL map (a few seconds) over the shared cache (a minute),
+invalidated by every write to the endpoint (services call `forget`)."""
+import time
+from dataclasses import asdict, dataclass
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.core.cache import cache
+
+from endpoints.choices import EndpointStatus
+from llmengine_site.infra.names import endpoint_group_name
+
+LOCAL_TTL_SECONDS = 5.0
+SHARED_TTL_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class Route:
+    id: str
+    name: str
+    owner: str
+    public: bool
+    is_llm: bool
+    endpoint_type: str
+    framework: str
+    served_model: str
+    predict_route: str
+    stream_route: str | None
+    routes: tuple[str, ...]
+    status: str
+    min_workers: int
+    max_workers: int
+    per_worker: int
+    task_expires_seconds: int
+
+    def visible_to(self, team_id: str) -> bool:
+        return self.owner == team_id or (self.public and self.is_llm)
+
+    @property
+    def base_url(self) -> str:
+        return settings.LLME_ENDPOINT_URL_TEMPLATE.format(
+            service=endpoint_group_name(self.id), namespace=settings.LLME_ENDPOINT_NAMESPACE
+        ).rstrip("/")
+
+    @property
+    def deleting(self) -> bool:
+        return self.status == EndpointStatus.DELETE_IN_PROGRESS
+
+
+def route_for(endpoint) -> Route:
+    spec = endpoint.bundle.spec
+    return Route(
+        id=endpoint.id, name=endpoint.name, owner=endpoint.owner, public=endpoint.public_inference,
+        is_llm=endpoint.is_llm, endpoint_type=endpoint.endpoint_type, framework=endpoint.inference_framework,
+        served_model=(endpoint.framework_args or {}).get("served_model_name") or endpoint.model_name,
+        predict_route=spec.get("predict_route", "/predict"), stream_route=spec.get("streaming_predict_route"),
+        routes=tuple(spec.get("routes") or ()) + tuple(spec.get("extra_routes") or ()),
+        status=endpoint.status, min_workers=endpoint.min_workers, max_workers=endpoint.max_workers,
+        per_worker=endpoint.per_worker, task_expires_seconds=endpoint.task_expires_seconds or 86400,
+    )
+
+
+_local: dict[str, tuple[float, Route | None]] = {}
+
+
+def _key(kind: str, value: str) -> str:
+    return f"route:{kind}:{value}"
+
+
+def _load(kind: str, value: str) -> Route | None:
+    from endpoints.models import ModelEndpoint
+
+    queryset = ModelEndpoint.objects.select_related("bundle")
+    endpoint = (queryset.filter(is_llm=True, name=value) if kind == "llm" else queryset.filter(pk=value)).first()
+    return route_for(endpoint) if endpoint else None
+
+
+async def _lookup(kind: str, value: str) -> Route | None:
+    key = _key(kind, value)
+    now = time.monotonic()
+    hit = _local.get(key)
+    if hit and hit[0] > now:
+        return hit[1]
+    stored = await cache.aget(key)
+    if stored is not None:
+        route = Route(**{**stored, "routes": tuple(stored["routes"])}) if stored else None
+    else:
+        route = await sync_to_async(_load)(kind, value)
+        await cache.aset(key, asdict(route) if route else {}, SHARED_TTL_SECONDS)
+    _local[key] = (now + LOCAL_TTL_SECONDS, route)
+    return route
+
+
+async def llm_route(name: str) -> Route | None:
+    return await _lookup("llm", name)
+
+
+async def route_by_id(endpoint_id: str) -> Route | None:
+    return await _lookup("id", endpoint_id)
+
+
+def forget(endpoint_id: str, name: str) -> None:
+    """Drop cached routes of an endpoint after a write (other processes follow within seconds)."""
+    keys = [_key("id", endpoint_id), _key("llm", name)]
+    cache.delete_many(keys)
+    for key in keys:
+        _local.pop(key, None)
