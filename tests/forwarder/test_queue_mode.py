@@ -3,11 +3,13 @@ against a local model server, and their outcome lands in the results store the g
 import base64
 import json
 import os
+import signal
 import threading
 import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import httpx
 import pytest
 import redis
 
@@ -170,8 +172,6 @@ def test_the_endpoint_default_callback_is_used_when_the_task_has_none(start_forw
 
 
 def test_queue_mode_has_probes_that_follow_the_model_server(start_forwarder, redis_queue, echo):
-    import httpx
-
     forwarder = start_forwarder(endpoint_spec(endpoint_type="async"), echo.url, *FAST_POLL)
     assert httpx.get(forwarder.url + "/readyz").status_code == 200
     echo.state.healthy = False
@@ -242,8 +242,6 @@ class CallbackReceiver:
 
 
 def test_sigterm_lets_the_running_task_finish(start_forwarder, redis_queue, results):
-    import signal
-
     with ModelServer("echo", delay=2.0) as slow:
         forwarder = start_forwarder(endpoint_spec(endpoint_type="async"), slow.url, *FAST_POLL)
         task_id = submit(results, {"args": {"x": 1}})
