@@ -14,6 +14,7 @@ from endpoints import infra_state
 from endpoints.choices import BUILD_PENDING_STATUSES, EndpointStatus, EndpointType
 from endpoints.images import full_image
 from endpoints.manifests import render_image_cache_daemonset
+from endpoints.manifests.image_cache import image_cache_containers, image_cache_namespace
 from endpoints.manifests.labels import ENDPOINT_ID, MANAGED_BY, MANAGED_BY_VALUE
 from endpoints.manifests.render import endpoint_object_kinds
 from endpoints.models import ModelEndpoint
@@ -134,12 +135,28 @@ def image_cache_plan(endpoints: list[ModelEndpoint], states: dict[str, dict]) ->
 
 
 def apply_image_caches(kube: KubeClient, endpoints, states, summary: Summary) -> None:
+    """Keep one image-cache DaemonSet per GPU type pre-pulling the planned images. When the
+    Helm chart created it, only its container list is patched (the chart owns the rest);
+    without a chart (e.g. `make run` against a cluster) the whole DaemonSet is applied."""
+    namespace = image_cache_namespace()
+    existing = {
+        (obj["metadata"].get("labels") or {}).get("llm-engine.io/gpu-type"): obj
+        for obj in kube.list("apps/v1", "DaemonSet", namespace, {"llm-engine.io/image-cache": "true"})
+    }
     for gpu_type, images in image_cache_plan(endpoints, states).items():
         if gpu_type not in settings.LLME_GPU_NODE_LABELS:
             continue
-        daemonset = render_image_cache_daemonset(gpu_type, images)
-        kube.apply(daemonset)
-        summary.image_caches.append(daemonset["metadata"]["name"])
+        current = existing.get(gpu_type)
+        if current is not None:
+            containers = image_cache_containers(images)
+            if [c.get("image") for c in current["spec"]["template"]["spec"]["containers"]] != images:
+                kube.patch("apps/v1", "DaemonSet", current["metadata"]["name"], namespace,
+                           {"spec": {"template": {"spec": {"containers": containers}}}})
+            summary.image_caches.append(current["metadata"]["name"])
+        else:
+            daemonset = render_image_cache_daemonset(gpu_type, images)
+            kube.apply(daemonset)
+            summary.image_caches.append(daemonset["metadata"]["name"])
 
 
 def reconcile_once(kube: KubeClient, *, prune: bool = True) -> Summary:

@@ -109,6 +109,23 @@ def _check_gpu_type_mapped(gpu_type: str | None) -> None:
 def _check_workers(endpoint_type: str, min_workers: int, max_workers: int) -> None:
     if min_workers > max_workers:
         raise InvalidRequest(f"min_workers: {min_workers} must not be greater than max_workers ({max_workers})")
+    if min_workers == 0 and endpoint_type != EndpointType.ASYNC and not _keda_may_be_installed():
+        raise InvalidRequest(
+            "min_workers: 0 (scale from zero) needs KEDA, which is not installed in the cluster; "
+            "install KEDA or set min_workers to 1 or more"
+        )
+
+
+def _keda_may_be_installed() -> bool:
+    """False only when the cluster answers and has no KEDA; without a reachable cluster the
+    builder decides later (and fails with the same reason)."""
+    from endpoints.manifests.autoscaling import KEDA_API_VERSION
+    from llmengine_site.infra.kube import get_kube
+
+    try:
+        return get_kube().has_api(KEDA_API_VERSION, "ScaledObject")
+    except InfraError:
+        return True
 
 
 @dataclass

@@ -281,3 +281,28 @@ if LLME_S3_BUCKET:
 # long enough for a scale-from-zero endpoint to start.
 LLME_INFERENCE_DEADLINE_SECONDS = env.float("LLME_INFERENCE_DEADLINE_SECONDS", default=300.0)
 LLME_UPSTREAM_READ_TIMEOUT_SECONDS = env.float("LLME_UPSTREAM_READ_TIMEOUT_SECONDS", default=600.0)
+
+# Kubernetes and AWS clients.
+LLME_K8S_CONNECT_TIMEOUT_SECONDS = env.float("LLME_K8S_CONNECT_TIMEOUT_SECONDS", default=5.0)
+LLME_K8S_READ_TIMEOUT_SECONDS = env.float("LLME_K8S_READ_TIMEOUT_SECONDS", default=30.0)
+LLME_K8S_DISCOVERY_CACHE_SECONDS = env.float("LLME_K8S_DISCOVERY_CACHE_SECONDS", default=30.0)
+LLME_AWS_CONNECT_TIMEOUT_SECONDS = env.float("LLME_AWS_CONNECT_TIMEOUT_SECONDS", default=5.0)
+LLME_AWS_READ_TIMEOUT_SECONDS = env.float("LLME_AWS_READ_TIMEOUT_SECONDS", default=30.0)
+LLME_AWS_MAX_ATTEMPTS = env.int("LLME_AWS_MAX_ATTEMPTS", default=3)
+# SQS queue policy and tags: JSON with ${queue_name} ${queue_arn} ${region} ${account_id}
+# ${endpoint_id} ${endpoint_name} ${owner}; empty means the built-in defaults (queues.py).
+LLME_SQS_POLICY_TEMPLATE = env.str("LLME_SQS_POLICY_TEMPLATE", default="")
+LLME_SQS_TAGS_TEMPLATE = env.str("LLME_SQS_TAGS_TEMPLATE", default="")
+LLME_QUEUE_REDIS_URL = env.str("LLME_QUEUE_REDIS_URL", default="")
+
+# Jobs: fine-tunes, batch completions, docker-image batch jobs, triggers.
+LLME_FINE_TUNE_QUOTA = env.int("LLME_FINE_TUNE_QUOTA", default=5)
+LLME_FINE_TUNE_EVENT_LOG_LINES = env.int("LLME_FINE_TUNE_EVENT_LOG_LINES", default=1000)
+LLME_DATASET_URL_ALLOW_PRIVATE = env.bool("LLME_DATASET_URL_ALLOW_PRIVATE", default=False)
+LLME_JOB_SERVICE_ACCOUNT = env.str("LLME_JOB_SERVICE_ACCOUNT", default="")
+LLME_JOB_RETENTION_SECONDS = env.int("LLME_JOB_RETENTION_SECONDS", default=7 * 24 * 3600)
+LLME_BATCH_INFERENCE_REPOSITORY = env.str("LLME_BATCH_INFERENCE_REPOSITORY", default="")
+LLME_VLLM_BATCH_TAG = env.str("LLME_VLLM_BATCH_TAG", default="")
+LLME_VLLM_BATCH_V2_TAG = env.str("LLME_VLLM_BATCH_V2_TAG", default="")
+LLME_BATCH_INFERENCE_COMMAND = env.str("LLME_BATCH_INFERENCE_COMMAND", default="dumb-init -- python vllm_batch.py")
+LLME_TRIGGER_IMAGE = env.str("LLME_TRIGGER_IMAGE", default="curlimages/curl:8.8.0")

@@ -59,8 +59,17 @@ def test_without_keda_a_plain_hpa_is_used(owner, guide_llama_7b, k8s_api):
 
 
 @pytest.mark.k8s_crds()
-def test_min_workers_zero_without_keda_fails_with_a_reason(owner, guide_llama_7b, k8s_api):
+def test_min_workers_zero_without_keda_is_refused_at_the_api(owner, guide_llama_7b, k8s_api):
+    response = owner.post("/v1/llm/model-endpoints", {**guide_llama_7b, "min_workers": 0}, format="json")
+    assert response.status_code == 400
+    assert "needs KEDA" in response.json()["detail"]
+    assert not ModelEndpoint.objects.exists()
+
+
+def test_keda_removed_after_create_fails_the_build_with_a_reason(owner, guide_llama_7b, k8s_api):
     endpoint = create_llm(owner, {**guide_llama_7b, "min_workers": 0})
+    k8s_api.uninstall_crd("keda.sh/v1alpha1")
+    get_kube().forget_discovery()
     endpoint_sync(endpoint.id)
     endpoint.refresh_from_db()
     assert endpoint.status == "UPDATE_FAILED"
@@ -246,3 +255,19 @@ def test_render_endpoint_manifests_prints_yaml(owner, guide_llama_7b):
     out = io.StringIO()
     call_command("render_endpoint_manifests", "llama-7b", "--offline", stdout=out)
     assert "kind: Deployment" in out.getvalue() and "nvidia-tesla-a10" in out.getvalue()
+
+
+def test_image_cache_of_the_chart_gets_the_endpoint_images_patched_in(owner, guide_llama_7b, k8s_api, settings):
+    from endpoints.manifests import render_image_cache_daemonset
+
+    chart_daemonset = render_image_cache_daemonset("nvidia-ampere-a10", [settings.LLME_FORWARDER_IMAGE])
+    chart_daemonset["metadata"]["labels"]["app.kubernetes.io/managed-by"] = "Helm"
+    get_kube().apply(chart_daemonset)
+    endpoint = create_llm(owner, guide_llama_7b)
+    endpoint_sync(endpoint.id)
+    reconcile_once(get_kube())
+    daemonsets = k8s_api.objects(kind="DaemonSet")
+    assert len(daemonsets) == 1
+    images = [c["image"] for c in daemonsets[0]["spec"]["template"]["spec"]["containers"]]
+    assert images == [settings.LLME_FORWARDER_IMAGE, "text-generation-inference:0.9.3"]
+    assert daemonsets[0]["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "Helm"
