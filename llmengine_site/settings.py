@@ -280,6 +280,7 @@ if LLME_S3_BUCKET:
 # Inference: how long a request may wait for a replica (retrying 429/503/connection errors);
 # long enough for a scale-from-zero endpoint to start.
 LLME_INFERENCE_DEADLINE_SECONDS = env.float("LLME_INFERENCE_DEADLINE_SECONDS", default=300.0)
+LLME_ASYNC_RESULT_INLINE_MAX_BYTES = env.int("LLME_ASYNC_RESULT_INLINE_MAX_BYTES", default=256 * 1024)
 LLME_UPSTREAM_READ_TIMEOUT_SECONDS = env.float("LLME_UPSTREAM_READ_TIMEOUT_SECONDS", default=600.0)
 
 # Kubernetes and AWS clients.

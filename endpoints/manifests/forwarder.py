@@ -135,6 +135,12 @@ def forwarder_env(spec) -> list[dict]:
         if password and queue_backend(spec) == "redis":
             # KEDA's redis trigger reads the password from this variable (passwordFromEnv).
             env.append({"name": REDIS_PASSWORD_ENV, "value": password})
+    bucket = getattr(settings, "LLME_S3_BUCKET", "")
+    if bucket:
+        # Results above the inline limit go to S3 (async-results/<task id>.json).
+        env.append({"name": "LLME_S3_BUCKET", "value": bucket})
+        env.append({"name": "LLME_ASYNC_RESULT_INLINE_MAX_BYTES",
+                    "value": str(getattr(settings, "LLME_ASYNC_RESULT_INLINE_MAX_BYTES", 262144))})
     return env
 
 
