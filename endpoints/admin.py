@@ -86,9 +86,9 @@ def endpoint_scale(endpoint: ModelEndpoint, min_workers: int, max_workers: int) 
 @admin.register(ModelEndpoint)
 class ModelEndpointAdmin(admin.ModelAdmin):
     change_form_template = "admin/endpoints/modelendpoint/change_form.html"
-    list_display = ("name", "status_badge", "short_reason", "endpoint_type", "inference_framework", "owner",
-                    "workers", "queue_depth", "hardware", "last_updated_at")
-    list_filter = ("status", "endpoint_type", "inference_framework", "is_llm", "gpu_type", "owner")
+    list_display = ("name", "status_badge", "short_reason", "kind", "owner", "workers", "queue_depth", "hardware",
+                    "last_updated_at")
+    list_filter = ("status", "endpoint_type", "inference_framework", "gpu_type", "owner")
     search_fields = ("name", "=id", "owner", "created_by", "model_name", "status_reason")
     list_select_related = ("bundle",)
     list_per_page = 50
@@ -97,7 +97,7 @@ class ModelEndpointAdmin(admin.ModelAdmin):
     fieldsets = (
         (None, {"fields": ("id", "name", "owner", "created_by", "endpoint_type", "is_llm", "public_inference",
                            "bundle", "created_at", "last_updated_at")}),
-        ("Status", {"fields": ("status", "status_reason", "destination", "spec_version", "synced_version",
+        ("Build", {"fields": ("status", "status_reason", "destination", "spec_version", "synced_version",
                                "creation_task_id")}),
         ("Autoscaling", {"fields": ("min_workers", "max_workers", "per_worker", "concurrent_requests_per_worker",
                                     "forwarder_max_concurrency")}),
@@ -145,6 +145,10 @@ class ModelEndpointAdmin(admin.ModelAdmin):
     def short_reason(self, endpoint):
         reason = endpoint.status_reason
         return reason if len(reason) <= 80 else reason[:79] + "…"
+
+    @admin.display(description="type", ordering="endpoint_type")
+    def kind(self, endpoint):
+        return f"{endpoint.endpoint_type} · {endpoint.inference_framework}" if endpoint.is_llm else endpoint.endpoint_type
 
     @admin.display(description="workers (available / min–max)")
     def workers(self, endpoint):

@@ -67,7 +67,8 @@ def make_endpoint(name: str, **fields) -> ModelEndpoint:
 def failing_endpoint(api, guide_llama_7b, k8s_api) -> ModelEndpoint:
     """The guide's llama-7b, built, with a pod stuck in ImagePullBackOff: UPDATE_FAILED with the
     reason the reconciler wrote, and its observed state in the cache."""
-    api.as_user("test-user-id").post("/v1/llm/model-endpoints", guide_llama_7b, format="json")
+    response = api.as_user("test-user-id").post("/v1/llm/model-endpoints", guide_llama_7b, format="json")
+    assert response.status_code == 200, response.json()
     endpoint = ModelEndpoint.objects.get(name=guide_llama_7b["name"])
     endpoint_sync(endpoint.id)
     endpoint.refresh_from_db()
