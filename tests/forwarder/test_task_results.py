@@ -76,8 +76,8 @@ def test_a_task_started_without_a_submit_record_still_expires_and_has_no_owner(c
     assert 0 < client.ttl(task_results.result_key("t5")) <= task_results.ORPHAN_TTL_SECONDS
 
 
-def test_large_results_go_to_the_large_result_store_and_come_back(client, monkeypatch):
-    monkeypatch.setenv("LLME_ASYNC_RESULT_INLINE_MAX_BYTES", "100")
+def test_large_results_go_to_the_large_result_store_and_come_back(client, settings):
+    settings.LLME_ASYNC_RESULT_INLINE_MAX_BYTES = 100
     store = MemoryStore()
     record_submitted(client, "t6", "team-a", ttl_seconds=60)
 
@@ -90,8 +90,8 @@ def test_large_results_go_to_the_large_result_store_and_come_back(client, monkey
     assert read_task(client, "t6", large_result_store=store)["owner"] == "team-a"
 
 
-def test_without_a_bucket_large_results_stay_in_redis(client, monkeypatch, settings):
-    monkeypatch.setenv("LLME_ASYNC_RESULT_INLINE_MAX_BYTES", "100")
+def test_without_a_bucket_large_results_stay_in_redis(client, settings):
+    settings.LLME_ASYNC_RESULT_INLINE_MAX_BYTES = 100
     settings.LLME_S3_BUCKET = ""
 
     record_result(client, "t7", status="SUCCESS", result="x" * 1000, ttl_seconds=60)
