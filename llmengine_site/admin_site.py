@@ -10,11 +10,8 @@ from datetime import datetime
 from django.contrib import admin
 from django.contrib.admin.apps import AdminConfig
 
-from endpoints import admin_queries
-from endpoints.choices import EndpointStatus
 
-
-def _jobs_dashboard_summary():
+def jobs_dashboard_summary():
     """`jobs.selectors.dashboard_summary` when the jobs app provides it, else None: the dashboard
     then leaves the jobs section out. A jobs module that fails for another reason still fails."""
     try:
@@ -24,9 +21,6 @@ def _jobs_dashboard_summary():
             raise
         return None
     return getattr(selectors, "dashboard_summary", None)
-
-
-jobs_dashboard_summary = _jobs_dashboard_summary()
 
 
 def _as_datetime(value):
@@ -58,17 +52,19 @@ class ConsoleAdminSite(admin.AdminSite):
         return super().index(request, extra_context={**self.dashboard_context(request), **(extra_context or {})})
 
     def dashboard_context(self, request) -> dict:
-        # Operators without any endpoint permission still get the app list, not the numbers.
+        from endpoints import admin_queries  # imports models: not while the app registry loads this module
+
+        # Staff without any endpoint permission still get the app list, not the numbers.
         if not request.user.has_perm("endpoints.view_modelendpoint"):
             return {"dashboard": None}
+        jobs_summary = jobs_dashboard_summary()
         return {
             "dashboard": {
                 "status_counts": admin_queries.endpoint_status_counts(),
                 "failing": admin_queries.failing_endpoints(),
                 "queues": admin_queries.async_endpoint_queues(),
                 "events": admin_queries.recent_events(),
-                "jobs": jobs_section(jobs_dashboard_summary()) if jobs_dashboard_summary else None,
-                "failed_status": EndpointStatus.UPDATE_FAILED,
+                "jobs": jobs_section(jobs_summary()) if jobs_summary else None,
             }
         }
 

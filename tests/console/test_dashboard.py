@@ -45,10 +45,10 @@ def test_jobs_section_shows_the_jobs_summary_when_there_is_one(operator_client, 
     summary = {"running": 2, "pending": 0, "failed": 1, "recent": [
         {"id": "ft-1", "kind": "fine_tune", "status": "RUNNING", "owner": "team-a",
          "created_at": "2024-05-01T10:00:00+00:00", "url": "/admin/jobs/batchjob/ft-1/change/"}]}
-    monkeypatch.setattr(admin_site, "jobs_dashboard_summary", lambda: summary)
+    monkeypatch.setattr(admin_site, "jobs_dashboard_summary", lambda: lambda: summary)
     html = operator_client.get(reverse("admin:index")).content.decode()
     assert 'id="jobs-summary"' in html and 'href="/admin/jobs/batchjob/ft-1/change/"' in html
-    monkeypatch.setattr(admin_site, "jobs_dashboard_summary", None)
+    monkeypatch.setattr(admin_site, "jobs_dashboard_summary", lambda: None)
     assert 'id="jobs-summary"' not in operator_client.get(reverse("admin:index")).content.decode()
 
 
