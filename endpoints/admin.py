@@ -189,7 +189,7 @@ class ModelEndpointAdmin(admin.ModelAdmin):
     def change_view(self, request, object_id, form_url="", extra_context=None):
         endpoint = self.get_object(request, unquote(object_id))
         context = {}
-        if endpoint is not None:
+        if endpoint is not None and self.has_view_permission(request, endpoint):  # else super() answers 403
             manifests, manifests_error = rendered_manifests(endpoint)
             context = {
                 "observed": infra_state.read_state(endpoint.pk),
