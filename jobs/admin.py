@@ -29,7 +29,7 @@ class FileAdmin(NoBulkDelete, admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
-    @admin.action(description="Download the selected file (select one)")
+    @admin.action(description="Download the selected file (select one)", permissions=["change"])
     def download(self, request, queryset):
         if queryset.count() != 1:
             self.message_user(request, "Select exactly one file to download.", level=messages.WARNING)
@@ -37,7 +37,7 @@ class FileAdmin(NoBulkDelete, admin.ModelAdmin):
         file = queryset.get()
         return FileResponse(storage.open_file(file.storage_key), as_attachment=True, filename=file.filename)
 
-    @admin.action(description="Delete the selected files and their stored content")
+    @admin.action(description="Delete the selected files and their stored content", permissions=["change"])
     def delete_files(self, request, queryset):
         count = 0
         for file in queryset:
@@ -83,7 +83,7 @@ class BatchJobAdmin(NoBulkDelete, admin.ModelAdmin):
             return "—"
         return format_html_join("\n", "<div>[{}] {}</div>", ((e["level"], e["message"]) for e in rows[-200:]))
 
-    @admin.action(description="Cancel the selected jobs (deletes their Kubernetes Jobs)")
+    @admin.action(description="Cancel the selected jobs (deletes their Kubernetes Jobs)", permissions=["change"])
     def cancel_jobs(self, request, queryset):
         cancelled = sum(1 for job in queryset if runs.job_cancel(job))
         self.message_user(request, f"Cancelled {cancelled} job(s); finished jobs are left as they are.")
@@ -133,17 +133,17 @@ class TriggerAdmin(NoBulkDelete, admin.ModelAdmin):
     def synced(self, obj):
         return obj.synced_version >= obj.spec_version
 
-    @admin.action(description="Suspend the selected triggers")
+    @admin.action(description="Suspend the selected triggers", permissions=["change"])
     def suspend_triggers(self, request, queryset):
         for trigger in queryset:
             triggers.trigger_update(trigger, suspend=True)
 
-    @admin.action(description="Resume the selected triggers")
+    @admin.action(description="Resume the selected triggers", permissions=["change"])
     def resume_triggers(self, request, queryset):
         for trigger in queryset:
             triggers.trigger_update(trigger, suspend=False)
 
-    @admin.action(description="Delete the selected triggers (revokes their credentials, removes their CronJobs)")
+    @admin.action(description="Delete the selected triggers (revokes their credentials, removes their CronJobs)", permissions=["change"])
     def delete_triggers(self, request, queryset):
         for trigger in queryset:
             triggers.trigger_delete(trigger)

@@ -16,11 +16,8 @@ from django.utils.html import format_html
 from django.utils.http import urlencode
 from django.views.decorators.http import require_POST
 
-from llmengine_site.admin_site import use_console_site
 from llmengine_site.models import ApiKey
 from llmengine_site.services import api_key_create, api_key_revoke
-
-use_console_site(admin.site)
 
 REVOKE_PERMISSION = "llmengine_site.change_apikey"
 

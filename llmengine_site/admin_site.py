@@ -1,8 +1,7 @@
 """The operator console: the Django admin with a dashboard as its index.
 
 Settings select it by naming `llmengine_site.admin_site.ConsoleAdminConfig` instead of
-`django.contrib.admin` in INSTALLED_APPS; `use_console_site` covers a project still listing the
-plain admin, so the dashboard never depends on that line.
+`django.contrib.admin` in INSTALLED_APPS.
 """
 import importlib
 from datetime import datetime
@@ -71,13 +70,3 @@ class ConsoleAdminSite(admin.AdminSite):
 
 class ConsoleAdminConfig(AdminConfig):
     default_site = "llmengine_site.admin_site.ConsoleAdminSite"
-
-
-def use_console_site(site) -> None:
-    """Give the default admin site the console's behaviour when settings still install the
-    plain `django.contrib.admin` (a no-op once ConsoleAdminConfig is installed). The class
-    swap keeps every registration already made on the site; call it before the URLconf is
-    loaded, which wraps the site's views."""
-    if not isinstance(site, ConsoleAdminSite):
-        target = getattr(site, "_wrapped", site)  # admin.site is a lazy proxy of the real site
-        target.__class__ = ConsoleAdminSite

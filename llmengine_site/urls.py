@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
 from llmengine_site import health
@@ -10,6 +11,7 @@ urlpatterns = [
     path("readyz", health.ready),
     path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi-schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="openapi-schema"), name="docs"),
+    path("admin", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/", admin.site.urls),
     path("", include("endpoints.inference.urls")),
     # jobs first: `POST /v1/llm/model-endpoints/download` must win over the endpoint-name route.

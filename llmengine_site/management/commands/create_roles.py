@@ -59,4 +59,5 @@ class Command(BaseCommand):
             group, created = Group.objects.get_or_create(name=name)
             group.permissions.set(permissions)
             verb = "created" if created else "refreshed"
-            self.stdout.write(f"{verb} group {name!r} with {len(permissions)} permissions")
+            if options.get("verbosity", 1):
+                self.stdout.write(f"{verb} group {name!r} with {len(permissions)} permissions")
