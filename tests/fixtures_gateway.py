@@ -19,14 +19,13 @@ def _free_port() -> int:
 @pytest.fixture
 def gateway(transactional_db, settings):
     """Base URL of the gateway served by uvicorn, as in production (ASGI, async views)."""
-    from django.core.asgi import get_asgi_application
-
     from endpoints.inference import demand, routing
+    from llmengine_site.asgi import application
 
     routing._local.clear()
     demand.reset_clients()
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(get_asgi_application(), host="127.0.0.1", port=port, log_level="warning",
+    server = uvicorn.Server(uvicorn.Config(application, host="127.0.0.1", port=port, log_level="warning",
                                            lifespan="off"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

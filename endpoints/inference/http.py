@@ -24,6 +24,21 @@ CALLER_TTL_SECONDS = 10.0
 _callers: dict[str, tuple[float, Caller | None]] = {}
 
 
+async def run_db(function, *args):
+    """Run `function` (which uses the database) in the sync thread, with fresh connections:
+    the hot-path handler sends no request signals, so connections are checked here."""
+    from django.db import close_old_connections
+
+    def call():
+        close_old_connections()
+        try:
+            return function(*args)
+        finally:
+            close_old_connections()
+
+    return await sync_to_async(call)()
+
+
 def json_response(body, status: int = 200, headers: dict | None = None) -> JsonResponse:
     return JsonResponse(body, status=status, safe=False, headers=headers)
 
@@ -42,7 +57,7 @@ async def authenticate(request) -> Caller:
         if hit and hit[0] > now:
             caller = hit[1]
         else:
-            caller = await sync_to_async(caller_for_credential)(credential)
+            caller = await run_db(caller_for_credential, credential)
             _callers[credential] = (now + CALLER_TTL_SECONDS, caller)
     if caller is None:
         raise exceptions.AuthenticationFailed()

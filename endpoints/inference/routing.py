@@ -4,7 +4,6 @@ invalidated by every write to the endpoint (services call `forget`)."""
 import time
 from dataclasses import asdict, dataclass
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.cache import cache
 
@@ -86,7 +85,9 @@ async def _lookup(kind: str, value: str) -> Route | None:
     if stored is not None:
         route = Route(**{**stored, "routes": tuple(stored["routes"])}) if stored else None
     else:
-        route = await sync_to_async(_load)(kind, value)
+        from endpoints.inference.http import run_db
+
+        route = await run_db(_load, kind, value)
         await cache.aset(key, asdict(route) if route else {}, SHARED_TTL_SECONDS)
     _local[key] = (now + LOCAL_TTL_SECONDS, route)
     return route

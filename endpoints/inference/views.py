@@ -5,14 +5,13 @@ import time
 import uuid
 from datetime import datetime, timezone
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.http import StreamingHttpResponse
 
 from endpoints.choices import EndpointType, InferenceFramework
 from endpoints.frameworks import completions as v1
 from endpoints.inference import demand, routing
-from endpoints.inference.http import api, authenticate, json_body, json_response
+from endpoints.inference.http import api, authenticate, json_body, json_response, run_db
 from endpoints.inference.transport import UpstreamFailure, open_stream, post_json
 from llmengine_site.errors import Gone, InvalidRequest, ObjectNotFound
 
@@ -251,7 +250,7 @@ def _visible_llm_endpoints(caller):
 @api
 async def list_models(request):
     caller = await authenticate(request)
-    return json_response({"object": "list", "data": await sync_to_async(_visible_llm_endpoints)(caller)})
+    return json_response({"object": "list", "data": await run_db(_visible_llm_endpoints, caller)})
 
 
 # ----------------------------------------------------------------------------- autoscaling signal
