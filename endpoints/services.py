@@ -18,8 +18,9 @@ from endpoints.choices import (
     EndpointType,
     InferenceFramework,
 )
+from endpoints.frameworks.launch import LLMServingInput, llm_bundle
 from endpoints.hardware import infer_hardware
-from endpoints.images import framework_repository, full_image, resolve_tag
+from endpoints.images import full_image, resolve_tag
 from endpoints.models import EndpointEvent, ModelBundle, ModelEndpoint, ModelRepository
 from endpoints.resources import validate_resources
 from llmengine_site import ids
@@ -169,21 +170,7 @@ def _llm_resources(data: dict) -> tuple[_Resources, bool]:
     ), False
 
 
-@dataclass(frozen=True)
-class LLMSettings:
-    model_name: str
-    framework: str
-    image_tag: str
-    num_shards: int
-    quantize: str | None
-    checkpoint_path: str | None
-    chat_template_override: str | None
-    framework_args: dict
-    nodes_per_worker: int
-    enable_startup_metrics: bool
-
-
-def _check_llm_settings(llm: LLMSettings, endpoint_type: str, gpus: int) -> None:
+def _check_llm_settings(llm: LLMServingInput, endpoint_type: str, gpus: int) -> None:
     framework = llm.framework
     if llm.num_shards != gpus and gpus > 0:
         raise InvalidRequest(f"num_shards: {llm.num_shards} must be equal to the number of GPUs ({gpus})")
@@ -210,31 +197,25 @@ def _hf_repo_for(model_name: str) -> str | None:
     return row.hf_repo if row else None
 
 
-def _llm_bundle(caller: Caller, name: str, llm: LLMSettings) -> ModelBundle:
-    """Create the serving bundle (image, launch command, routes) of an LLM endpoint."""
-    from endpoints.frameworks.launch import LLMServingInput, llm_bundle
-
-    hf_repo = llm.framework_args.get("huggingface_repo") or _hf_repo_for(llm.model_name)
-    if not llm.checkpoint_path and not hf_repo:
+def _serving_input(**fields) -> LLMServingInput:
+    """What the endpoint serves, with the Hugging Face repo resolved when no checkpoint is given."""
+    args = fields.get("framework_args") or {}
+    hf_repo = args.get("huggingface_repo") or _hf_repo_for(fields["model_name"])
+    if not fields.get("checkpoint_path") and not hf_repo:
         raise InvalidRequest(
-            f"checkpoint_path: model {llm.model_name!r} has no known Hugging Face repository; give checkpoint_path "
-            "(an s3:// folder of safetensors weights) or add the model to the model repository table in the admin"
+            f"checkpoint_path: model {fields['model_name']!r} has no known Hugging Face repository; give "
+            "checkpoint_path (an s3:// folder of safetensors weights) or add the model to the model repository "
+            "table in the admin"
         )
-    spec = llm_bundle(
-        LLMServingInput(
-            model_name=llm.model_name,
-            framework=llm.framework,
-            image_tag=llm.image_tag,
-            num_shards=llm.num_shards,
-            quantize=llm.quantize,
-            checkpoint_path=llm.checkpoint_path,
-            hf_repo=hf_repo,
-            chat_template_override=llm.chat_template_override,
-            framework_args=llm.framework_args,
-            nodes_per_worker=llm.nodes_per_worker,
-            enable_startup_metrics=llm.enable_startup_metrics,
-        )
-    )
+    return LLMServingInput(hf_repo=hf_repo, **fields)
+
+
+def _llm_bundle(caller: Caller, name: str, llm: LLMServingInput) -> ModelBundle:
+    """Create the serving bundle (image, launch command, routes) of an LLM endpoint."""
+    try:
+        spec = llm_bundle(llm)
+    except ValueError as exc:
+        raise InvalidRequest(str(exc)) from exc
     flavor = spec.pop("flavor", BundleFlavor.STREAMING_ENHANCED_RUNNABLE_IMAGE)
     check_image_exists(full_image(spec["repository"], spec["tag"]))
     return ModelBundle.objects.create(
@@ -253,7 +234,7 @@ def llm_endpoint_create(caller: Caller, data: dict, framework_args: dict) -> Mod
     _validated_resources(resources)
     _check_workers(endpoint_type, data["min_workers"], data["max_workers"])
     num_shards = resources.gpus if inferred or "num_shards" not in data else data["num_shards"]
-    llm = LLMSettings(
+    llm = _serving_input(
         model_name=data["model_name"],
         framework=framework,
         image_tag=resolve_tag(framework, data["inference_framework_image_tag"]),
@@ -264,23 +245,30 @@ def llm_endpoint_create(caller: Caller, data: dict, framework_args: dict) -> Mod
         framework_args=framework_args,
         nodes_per_worker=resources.nodes_per_worker,
         enable_startup_metrics=data.get("enable_startup_metrics", False),
+        endpoint_type=endpoint_type,
     )
     _check_llm_settings(llm, endpoint_type, resources.gpus)
     if ModelEndpoint.objects.filter(is_llm=True, name=data["name"]).exists():
         raise InvalidRequest(ENDPOINT_EXISTS)
+    return _create_endpoint(
+        caller, data, resources, lambda: _llm_bundle(caller, data["name"], llm), endpoint_type=endpoint_type,
+        is_llm=True, model_name=llm.model_name, source=data["source"], inference_framework=framework,
+        inference_framework_image_tag=llm.image_tag, num_shards=llm.num_shards, quantize=llm.quantize,
+        checkpoint_path=llm.checkpoint_path, chat_template_override=llm.chat_template_override,
+        framework_args=framework_args, enable_startup_metrics=llm.enable_startup_metrics,
+        concurrent_requests_per_worker=LLM_CONCURRENT_REQUESTS_PER_WORKER,
+        public_inference=data.get("public_inference", True),
+    )
+
+
+def _create_endpoint(caller: Caller, data: dict, resources: _Resources, make_bundle, **fields) -> ModelEndpoint:
+    """Insert the row (and its bundle) and enqueue its build, all or nothing; a name taken
+    meanwhile (the unique constraints) is the same 400 as one taken before."""
     try:
         with transaction.atomic():
-            bundle = _llm_bundle(caller, data["name"], llm)
             endpoint = ModelEndpoint.objects.create(
-                name=data["name"], owner=caller.team_id, created_by=caller.user_id, endpoint_type=endpoint_type,
-                bundle=bundle, is_llm=True, model_name=llm.model_name, source=data["source"],
-                inference_framework=framework, inference_framework_image_tag=llm.image_tag,
-                num_shards=llm.num_shards, quantize=llm.quantize, checkpoint_path=llm.checkpoint_path,
-                chat_template_override=llm.chat_template_override, framework_args=framework_args,
-                enable_startup_metrics=llm.enable_startup_metrics,
-                concurrent_requests_per_worker=LLM_CONCURRENT_REQUESTS_PER_WORKER,
-                public_inference=data.get("public_inference", True),
-                **_common_fields(data, resources),
+                name=data["name"], owner=caller.team_id, created_by=caller.user_id, bundle=make_bundle(),
+                **fields, **_common_fields(data, resources),
             )
             _record_event(endpoint, "", "created")
             _enqueue_sync(endpoint)
@@ -371,12 +359,13 @@ def llm_endpoint_update(caller: Caller, name: str, data: dict, framework_args: d
                 endpoint.inference_framework_image_tag = resolve_tag(
                     endpoint.inference_framework, data["inference_framework_image_tag"]
                 )
-            llm = LLMSettings(
+            llm = _serving_input(
                 model_name=endpoint.model_name, framework=endpoint.inference_framework,
                 image_tag=endpoint.inference_framework_image_tag, num_shards=endpoint.num_shards or 1,
                 quantize=endpoint.quantize, checkpoint_path=endpoint.checkpoint_path,
                 chat_template_override=endpoint.chat_template_override, framework_args=endpoint.framework_args,
                 nodes_per_worker=endpoint.nodes_per_worker, enable_startup_metrics=endpoint.enable_startup_metrics,
+                endpoint_type=endpoint.endpoint_type,
             )
             _check_llm_settings(llm, endpoint.endpoint_type, endpoint.gpus)
             endpoint.bundle = _llm_bundle(caller, endpoint.name, llm)
@@ -449,21 +438,11 @@ def endpoint_create(caller: Caller, data: dict) -> ModelEndpoint:
     concurrency = _concurrency(endpoint_type, data["per_worker"], data.get("concurrent_requests_per_worker"))
     if ModelEndpoint.objects.filter(owner=caller.team_id, name=data["name"]).exists():
         raise InvalidRequest(ENDPOINT_EXISTS)
-    try:
-        with transaction.atomic():
-            endpoint = ModelEndpoint.objects.create(
-                name=data["name"], owner=caller.team_id, created_by=caller.user_id, endpoint_type=endpoint_type,
-                bundle=bundle, concurrent_requests_per_worker=concurrency,
-                forwarder_max_concurrency=data.get("forwarder_max_concurrency"),
-                public_inference=data.get("public_inference", False),
-                **_common_fields(data, resources),
-            )
-            _record_event(endpoint, "", "created")
-            _enqueue_sync(endpoint)
-    except IntegrityError as exc:
-        raise InvalidRequest(ENDPOINT_EXISTS) from exc
-    endpoint.refresh_from_db()
-    return endpoint
+    return _create_endpoint(
+        caller, data, resources, lambda: bundle, endpoint_type=endpoint_type,
+        concurrent_requests_per_worker=concurrency, forwarder_max_concurrency=data.get("forwarder_max_concurrency"),
+        public_inference=data.get("public_inference", False),
+    )
 
 
 def endpoint_update(caller: Caller, endpoint_id: str, data: dict) -> str:

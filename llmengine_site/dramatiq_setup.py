@@ -15,7 +15,6 @@ def start_inprocess_worker_if_configured(worker_threads: int = 2):
     if not settings.DRAMATIQ_INPROCESS or _started.is_set():
         return None
     import dramatiq
-    from django_dramatiq.apps import DjangoDramatiqConfig  # noqa: F401  (broker is set up on app load)
 
     broker = dramatiq.get_broker()
     for module in ("endpoints.tasks", "jobs.tasks"):

@@ -1,8 +1,8 @@
 """Launch commands: an LLM endpoint's serving options -> the runnable-image bundle (contract §8.2, §9).
 
 Guarantees:
-- `llm_bundle` is a pure function of its input plus two settings (`LLME_FRAMEWORK_REPOSITORIES`,
-  and `LLME_DOCKER_REPO_PREFIX` in `framework_image`): no DB, no network.
+- `llm_bundle` is a pure function of its input plus the `LLME_FRAMEWORK_REPOSITORIES` setting:
+  no DB, no network.
 - Every command is `["/bin/bash", "-c", "<sub-commands joined by '; '>"]` and every value that
   came from a user (model name, repo, checkpoint path, chat template, extra args) is passed
   through `shlex.quote`, so no input can end a quoted word and run its own command.
@@ -83,16 +83,6 @@ def llm_bundle(inp: LLMServingInput) -> dict:
     if inp.num_shards < 1:
         raise ValueError("num_shards must be at least 1")
     return builder(inp)
-
-
-def framework_image(repository: str, tag: str) -> str:
-    """Full image reference: `<LLME_DOCKER_REPO_PREFIX>/<repository>:<tag>`, or the repository as
-    given when it already names a registry (`registry.example.com/x`, `localhost:5000/x`)."""
-    first_part = repository.split("/", 1)[0]
-    if "/" in repository and ("." in first_part or ":" in first_part or first_part == "localhost"):
-        return f"{repository}:{tag}"
-    prefix = getattr(settings, "LLME_DOCKER_REPO_PREFIX", "").rstrip("/")
-    return f"{prefix}/{repository}:{tag}" if prefix else f"{repository}:{tag}"
 
 
 # --- shared pieces ---------------------------------------------------------------------------

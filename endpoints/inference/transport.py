@@ -49,17 +49,17 @@ def _decode(response: httpx.Response):
         return response.text
 
 
-async def post_json(url: str, body, *, deadline_seconds: float) -> tuple[int, object]:
-    """POST `body`, retrying 429/503/connection errors until the deadline. Returns the status
-    and decoded body of the first other answer; raises UpstreamFailure at the deadline."""
+async def _retrying(send_once, deadline_seconds: float):
+    """Call `send_once()` until it returns a result (not None), retrying with backoff while it
+    returns None (a 429/503 answer: its status is passed through `last`) or raises a transport
+    error; UpstreamFailure once the deadline would pass."""
     deadline = time.monotonic() + deadline_seconds
     attempt, last = 0, None
     while True:
         try:
-            response = await client().post(url, json=body)
-            if response.status_code not in RETRY_STATUSES:
-                return response.status_code, _decode(response)
-            last = response.status_code
+            result, last = await send_once()
+            if result is not None:
+                return result
         except httpx.TransportError as exc:
             last = exc
         pause = _backoff(attempt)
@@ -67,6 +67,19 @@ async def post_json(url: str, body, *, deadline_seconds: float) -> tuple[int, ob
             raise _failure(last, deadline_seconds)
         attempt += 1
         await asyncio.sleep(pause)
+
+
+async def post_json(url: str, body, *, deadline_seconds: float) -> tuple[int, object]:
+    """POST `body`, retrying 429/503/connection errors until the deadline. Returns the status
+    and decoded body of the first other answer; raises UpstreamFailure at the deadline."""
+
+    async def once():
+        response = await client().post(url, json=body)
+        if response.status_code in RETRY_STATUSES:
+            return None, response.status_code
+        return (response.status_code, _decode(response)), None
+
+    return await _retrying(once, deadline_seconds)
 
 
 def _failure(last, deadline_seconds: float) -> UpstreamFailure:
@@ -106,20 +119,13 @@ class Stream:
 
 async def open_stream(url: str, body, *, deadline_seconds: float) -> Stream:
     """Open a streaming POST, retrying before the first byte like `post_json`."""
-    deadline = time.monotonic() + deadline_seconds
-    attempt, last = 0, None
-    while True:
-        try:
-            request = client().build_request("POST", url, json=body, headers={"Accept": "text/event-stream"})
-            response = await client().send(request, stream=True)
-            if response.status_code not in RETRY_STATUSES:
-                return Stream(response)
+
+    async def once():
+        request = client().build_request("POST", url, json=body, headers={"Accept": "text/event-stream"})
+        response = await client().send(request, stream=True)
+        if response.status_code in RETRY_STATUSES:
             await response.aclose()
-            last = response.status_code
-        except httpx.TransportError as exc:
-            last = exc
-        pause = _backoff(attempt)
-        if time.monotonic() + pause > deadline:
-            raise _failure(last, deadline_seconds)
-        attempt += 1
-        await asyncio.sleep(pause)
+            return None, response.status_code
+        return Stream(response), None
+
+    return await _retrying(once, deadline_seconds)

@@ -7,7 +7,7 @@ few settings read at call time).
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from endpoints.frameworks.launch import framework_image
+from endpoints.images import full_image
 
 ENDPOINT_TYPES = ("sync", "streaming", "async")
 
@@ -43,7 +43,7 @@ def bundle_spec_from_llm_bundle(bundle: dict, endpoint_type: str) -> BundleSpec:
     LLME_DOCKER_REPO_PREFIX; the streaming command for streaming endpoints)."""
     command = bundle["streaming_command"] if endpoint_type == "streaming" else bundle["command"]
     return BundleSpec(
-        image=framework_image(bundle["repository"], bundle["tag"]),
+        image=full_image(bundle["repository"], bundle["tag"]),
         command=tuple(command),
         env=dict(bundle.get("env") or {}),
         predict_route=bundle["predict_route"],

@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from endpoints.frameworks.launch import LLMServingInput, framework_image, llm_bundle
+from endpoints.frameworks.launch import LLMServingInput, llm_bundle
+from endpoints.images import full_image as framework_image
 
 
 def serving(**overrides) -> LLMServingInput:
