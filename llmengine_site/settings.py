@@ -181,6 +181,7 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_AUTHENTICATION": [],
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "APPEND_PATHS": __import__("llmengine_site.openapi_paths", fromlist=["INFERENCE_PATHS"]).INFERENCE_PATHS,
 }
 
 LOGGING = {

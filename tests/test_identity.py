@@ -85,4 +85,6 @@ def test_health_routes_need_no_auth(api):
 def test_openapi_document_is_served(api):
     response = api.get("/openapi.json")
     assert response.status_code == 200
-    assert "/v1/llm/model-endpoints" in response.content.decode()
+    paths = response.json()["paths"]
+    assert "/v1/llm/model-endpoints" in paths
+    assert "/v1/llm/completions-sync" in paths and "/v1/chat/completions" in paths  # the async views too
