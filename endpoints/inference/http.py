@@ -21,6 +21,7 @@ from llmengine_site.errors import error_response, internal_error_body
 
 logger = logging.getLogger(__name__)
 CALLER_TTL_SECONDS = 10.0
+MAX_CACHED = 10_000
 _callers: dict[str, tuple[float, Caller | None]] = {}
 
 
@@ -58,6 +59,8 @@ async def authenticate(request) -> Caller:
             caller = hit[1]
         else:
             caller = await run_db(caller_for_credential, credential)
+            if len(_callers) >= MAX_CACHED:
+                _callers.clear()  # misses are cached too: random credentials must not grow memory
             _callers[credential] = (now + CALLER_TTL_SECONDS, caller)
     if caller is None:
         raise exceptions.AuthenticationFailed()

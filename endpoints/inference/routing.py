@@ -12,6 +12,7 @@ from llmengine_site.infra.names import endpoint_group_name
 
 LOCAL_TTL_SECONDS = 5.0
 SHARED_TTL_SECONDS = 60
+MAX_LOCAL_ENTRIES = 10_000
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,8 @@ async def _lookup(kind: str, value: str) -> Route | None:
 
         route = await run_db(_load, kind, value)
         await cache.aset(key, asdict(route) if route else {}, SHARED_TTL_SECONDS)
+    if len(_local) >= MAX_LOCAL_ENTRIES:
+        _local.clear()  # unknown names are cached too: random names must not grow memory
     _local[key] = (now + LOCAL_TTL_SECONDS, route)
     return route
 

@@ -172,3 +172,14 @@ def test_in_flight_requests_are_exposed_for_keda(gateway, model_server):
     during, after = asyncio.run(scenario())
     assert (during, after) == ({"in_flight": 1}, {"in_flight": 0})
     assert server.state.requests
+
+
+def test_lookups_of_unknown_names_do_not_grow_the_route_cache_without_bound(gateway, settings, monkeypatch):
+    from endpoints.inference import routing
+
+    monkeypatch.setattr(routing, "MAX_LOCAL_ENTRIES", 5)
+    for index in range(12):
+        response = httpx.post(f"{gateway}/v1/llm/completions-sync?model_endpoint_name=missing-{index}",
+                              auth=("test-user-id", ""), json={"prompt": "x", "max_new_tokens": 1, "temperature": 0})
+        assert response.status_code == 404
+    assert len(routing._local) <= 5
