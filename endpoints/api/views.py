@@ -1,6 +1,7 @@
 """Model endpoint and bundle routes (contract §5.1 L1–L5, §5.3 E1–E6, §5.5 B1–B10).
 
 Thin: parse, call a service or selector, render. Every success is a 200 with JSON."""
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers as drf_serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -34,6 +35,7 @@ def _order_by(request) -> str | None:
 
 
 class LLMEndpointListView(APIView):
+    @extend_schema(responses={200: OpenApiResponse(description="`{\"model_endpoints\": [...]}`")}, summary="List LLM endpoints (the caller's and public ones)")
     def get(self, request):
         endpoints = list(
             selectors.llm_endpoints_visible_to(request.user, name=request.query_params.get("name"), order_by=_order_by(request))
@@ -41,6 +43,7 @@ class LLMEndpointListView(APIView):
         states = read_states([endpoint.id for endpoint in endpoints])
         return Response({"model_endpoints": [llm_endpoint_body(e, states.get(e.id)) for e in endpoints]})
 
+    @extend_schema(request=CreateLLMEndpointSerializer, responses={200: OpenApiResponse(description="`{\"endpoint_creation_task_id\": str}`: the build is queued")}, summary="Create an LLM endpoint")
     def post(self, request):
         body = strip_nulls(request.data)
         data = validated(CreateLLMEndpointSerializer, body)
@@ -50,10 +53,12 @@ class LLMEndpointListView(APIView):
 
 
 class LLMEndpointDetailView(APIView):
+    @extend_schema(responses={200: OpenApiResponse(description="the endpoint, with desired and observed state")}, summary="Get an LLM endpoint")
     def get(self, request, model_endpoint_name):
         endpoint = selectors.llm_endpoint_for_read(request.user, model_endpoint_name)
         return Response(llm_endpoint_body(endpoint, read_state(endpoint.id)))
 
+    @extend_schema(request=UpdateLLMEndpointSerializer, responses={200: OpenApiResponse(description="`{\"endpoint_creation_task_id\": str}`: the build is queued")}, summary="Update an LLM endpoint (nulls mean not provided)")
     def put(self, request, model_endpoint_name):
         body = strip_nulls(request.data)
         data = validated(UpdateLLMEndpointSerializer, body)
@@ -62,6 +67,7 @@ class LLMEndpointDetailView(APIView):
         task_id = services.llm_endpoint_update(request.user, model_endpoint_name, data, args)
         return Response({"endpoint_creation_task_id": task_id})
 
+    @extend_schema(responses={200: OpenApiResponse(description="`{\"deleted\": true}`: teardown is queued")}, summary="Delete an LLM endpoint")
     def delete(self, request, model_endpoint_name):
         endpoint = selectors.llm_endpoint_for_write(request.user, model_endpoint_name)
         services.endpoint_delete(endpoint)
@@ -69,6 +75,7 @@ class LLMEndpointDetailView(APIView):
 
 
 class EndpointListView(APIView):
+    @extend_schema(responses={200: OpenApiResponse(description="`{\"model_endpoints\": [...]}`")}, summary="List the caller's endpoints")
     def get(self, request):
         endpoints = list(
             selectors.endpoints_owned_by(request.user, name=request.query_params.get("name"), order_by=_order_by(request))
@@ -76,6 +83,7 @@ class EndpointListView(APIView):
         states = read_states([endpoint.id for endpoint in endpoints])
         return Response({"model_endpoints": [endpoint_body(e, states.get(e.id)) for e in endpoints]})
 
+    @extend_schema(request=CreateEndpointSerializer, responses={200: OpenApiResponse(description="`{\"endpoint_creation_task_id\": str}`: the build is queued")}, summary="Create an endpoint from a bundle")
     def post(self, request):
         data = validated(CreateEndpointSerializer, strip_nulls(request.data))
         endpoint = services.endpoint_create(request.user, data)
@@ -83,15 +91,18 @@ class EndpointListView(APIView):
 
 
 class EndpointDetailView(APIView):
+    @extend_schema(responses={200: OpenApiResponse(description="the endpoint, with desired and observed state")}, summary="Get an endpoint")
     def get(self, request, model_endpoint_id):
         endpoint = selectors.endpoint_owned_by(request.user, model_endpoint_id)
         return Response(endpoint_body(endpoint, read_state(endpoint.id)))
 
+    @extend_schema(request=UpdateEndpointSerializer, responses={200: OpenApiResponse(description="`{\"endpoint_creation_task_id\": str}`: the build is queued")}, summary="Update an endpoint")
     def put(self, request, model_endpoint_id):
         data = validated(UpdateEndpointSerializer, strip_nulls(request.data))
         task_id = services.endpoint_update(request.user, model_endpoint_id, data)
         return Response({"endpoint_creation_task_id": task_id})
 
+    @extend_schema(responses={200: OpenApiResponse(description="`{\"deleted\": true}`: teardown is queued")}, summary="Delete an endpoint")
     def delete(self, request, model_endpoint_id):
         endpoint = selectors.endpoint_owned_by(request.user, model_endpoint_id)
         services.endpoint_delete(endpoint)
@@ -99,6 +110,7 @@ class EndpointDetailView(APIView):
 
 
 class EndpointRestartView(APIView):
+    @extend_schema(request=None, responses={200: OpenApiResponse(description="`{\"restarted\": true}`")}, summary="Restart the endpoint's pods")
     def post(self, request, model_endpoint_id):
         endpoint = selectors.endpoint_owned_by(request.user, model_endpoint_id)
         services.endpoint_restart(endpoint)
