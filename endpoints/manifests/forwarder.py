@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
-from llmengine_site.infra.names import endpoint_config_map_name
+from llmengine_site.infra.names import endpoint_config_map_name, endpoint_secret_name
 
 FORWARDER_PORT = 5000
 USER_PORT = 5005
@@ -80,6 +80,28 @@ def endpoint_config(spec) -> dict:
     return config
 
 
+def secret_values(spec) -> dict:
+    """What an async endpoint's forwarder reads from its Secret: the Redis URL (results, and the
+    queue on the Redis backend) and, for KEDA's redis trigger, its password. Empty otherwise."""
+    redis_url = getattr(settings, "REDIS_URL", "")
+    if not spec.is_async or not redis_url:
+        return {}
+    values = {"REDIS_URL": redis_url}
+    password = _redis_password(redis_url)
+    if password and queue_backend(spec) == "redis":
+        values[REDIS_PASSWORD_ENV] = password
+    return values
+
+
+def render_secret(spec, metadata: dict) -> dict | None:
+    """The forwarder's Secret (credentials stay out of the pod spec), or None when not needed."""
+    values = secret_values(spec)
+    if not values:
+        return None
+    return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+            "metadata": {**metadata, "name": endpoint_secret_name(spec.id)}, "stringData": values}
+
+
 def render_config_map(spec, metadata: dict) -> dict:
     text = json.dumps(endpoint_config(spec), sort_keys=True, indent=2)
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata, "data": {CONFIG_KEY: text}}
@@ -127,14 +149,10 @@ def forwarder_env(spec) -> list[dict]:
         return env
     region = getattr(settings, "LLME_AWS_REGION", "us-west-2")
     env += [{"name": "AWS_REGION", "value": region}, {"name": "AWS_DEFAULT_REGION", "value": region}]
-    redis_url = getattr(settings, "REDIS_URL", "")
-    if redis_url:
-        # Async results are stored in Redis whatever the queue backend.
-        env.append({"name": "REDIS_URL", "value": redis_url})
-        password = _redis_password(redis_url)
-        if password and queue_backend(spec) == "redis":
-            # KEDA's redis trigger reads the password from this variable (passwordFromEnv).
-            env.append({"name": REDIS_PASSWORD_ENV, "value": password})
+    # Async results are stored in Redis whatever the queue backend; KEDA's redis trigger reads
+    # the password from REDIS_PASSWORD (passwordFromEnv). Both come from the endpoint's Secret.
+    for name in secret_values(spec):
+        env.append({"name": name, "valueFrom": {"secretKeyRef": {"name": endpoint_secret_name(spec.id), "key": name}}})
     bucket = getattr(settings, "LLME_S3_BUCKET", "")
     if bucket:
         # Results above the inline limit go to S3 (async-results/<task id>.json).

@@ -25,7 +25,7 @@ def render_endpoint(
     vpa_available: bool = False,
     include_replicas: bool = True,
 ) -> list[dict]:
-    """[ConfigMap, Deployment | LeaderWorkerSet, Service(s), PDB, ScaledObject | HPA, VPA?].
+    """[ConfigMap, Secret (async), Deployment | LeaderWorkerSet, Service(s), PDB, ScaledObject | HPA, VPA?].
 
     include_replicas=False leaves `spec.replicas` out of the Deployment (use it on updates,
     when KEDA/the HPA owns the replica count). The VPA is rendered only with optimize_costs,
@@ -39,6 +39,9 @@ def render_endpoint(
         return object_metadata(spec, name, namespace)
 
     objects = [forwarder.render_config_map(spec, metadata(forwarder.config_map_name(spec)))]
+    secret = forwarder.render_secret(spec, metadata())
+    if secret is not None:
+        objects.append(secret)
     if spec.is_multi_node:
         if not lws_available:
             raise ValueError(LWS_MISSING)
@@ -74,6 +77,7 @@ def endpoint_object_kinds() -> list[tuple[str, str]]:
         (lws.LWS_API_VERSION, "LeaderWorkerSet"),
         ("v1", "Service"),
         ("v1", "ConfigMap"),
+        ("v1", "Secret"),
         ("policy/v1", "PodDisruptionBudget"),
         (autoscaling.KEDA_API_VERSION, "ScaledObject"),
         (autoscaling.HPA_API_VERSION, "HorizontalPodAutoscaler"),

@@ -21,6 +21,11 @@ def endpoint_config_map_name(endpoint_id: str) -> str:
     return endpoint_group_name(endpoint_id) + "-endpoint-config"
 
 
+def endpoint_secret_name(endpoint_id: str) -> str:
+    """Secret holding what the forwarder must not see as plain pod-spec values (REDIS_URL)."""
+    return endpoint_group_name(endpoint_id) + "-forwarder"
+
+
 def endpoint_leader_service_name(endpoint_id: str) -> str:
     """Service in front of the leader pods of a multi-node (LeaderWorkerSet) endpoint."""
     return endpoint_group_name(endpoint_id) + "-leader"

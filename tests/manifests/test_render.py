@@ -200,8 +200,13 @@ def test_async_endpoint_on_redis_scales_on_the_list_length(settings):
         "address": "redis.internal:6380", "listName": f"llme:queue:llm-engine-endpoint-id-{ENDPOINT_ID}:pending", "listLength": "10",
         "activationListLength": "0", "databaseIndex": "2", "enableTLS": "true", "passwordFromEnv": "REDIS_PASSWORD",
     }
-    env = {item["name"]: item.get("value") for item in containers(objects["Deployment"])["http-forwarder"]["env"]}
-    assert env["REDIS_PASSWORD"] == "s3cret"
+    env = {item["name"]: item for item in containers(objects["Deployment"])["http-forwarder"]["env"]}
+    secret_name = f"llm-engine-endpoint-id-{ENDPOINT_ID.replace('_', '-')}-forwarder"
+    assert env["REDIS_PASSWORD"] == {"name": "REDIS_PASSWORD",
+                                     "valueFrom": {"secretKeyRef": {"name": secret_name, "key": "REDIS_PASSWORD"}}}
+    assert "s3cret" not in json.dumps(objects["Deployment"])  # credentials stay out of the pod spec
+    assert objects["Secret"]["metadata"]["name"] == secret_name
+    assert objects["Secret"]["stringData"] == {"REDIS_URL": settings.REDIS_URL, "REDIS_PASSWORD": "s3cret"}
     assert objects["ScaledObject"]["spec"]["scaleTargetRef"]["envSourceContainerName"] == "http-forwarder"
     for obj in objects.values():
         assert_valid(obj)
