@@ -1,6 +1,7 @@
 """Request fields shared by the endpoint and bundle serializers."""
 import re
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from endpoints.resources import normalize_quantity, parse_quantity
@@ -14,6 +15,7 @@ RESERVED_LABEL_PREFIXES = ("llm-engine.io/", "app.kubernetes.io/")
 RESERVED_METADATA_KEYS = ("_llm", "_CONVERTED_FROM_ARTIFACT_LIKE")
 
 
+@extend_schema_field({"oneOf": [{"type": "string"}, {"type": "number"}], "example": "40Gi"})
 class QuantityField(serializers.Field):
     """A Kubernetes quantity given as a string or a number; stored as a string."""
 

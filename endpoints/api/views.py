@@ -122,6 +122,8 @@ def _bundle_views(version: int):
     render = bundle_v1_body if version == 1 else bundle_v2_body
 
     class BundleListView(APIView):
+        request_serializers = {"post": CreateBundleV1Serializer if version == 1 else CreateBundleV2Serializer}
+
         def get(self, request):
             bundles = selectors.bundles_owned_by(
                 request.user, name=request.query_params.get("model_name"), order_by=_order_by(request)
@@ -143,6 +145,8 @@ def _bundle_views(version: int):
             return Response({"model_bundle_id": bundle.id})
 
     class BundleCloneView(APIView):
+        request_serializers = {"post": CloneBundleSerializer}
+
         def post(self, request):
             data = validated(CloneBundleSerializer, strip_nulls(request.data))
             bundle = services.bundle_clone(request.user, data["original_model_bundle_id"], data.get("new_app_config"))

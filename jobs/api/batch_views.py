@@ -17,12 +17,16 @@ BATCH_COMPLETION_NOT_FOUND = "The specified batch completion job could not be fo
 
 
 class BatchCompletionV1View(APIView):
+    request_serializers = {"post": bodies.BatchCompletionV1Serializer}
+
     def post(self, request):
         data = validated(bodies.BatchCompletionV1Serializer, strip_nulls(request.data))
         return Response({"job_id": batch_completions.batch_completion_create(request.user, data, 1).id})
 
 
 class BatchCompletionV2ListView(APIView):
+    request_serializers = {"post": bodies.BatchCompletionV2Serializer}
+
     def post(self, request):
         data = validated(bodies.BatchCompletionV2Serializer, strip_nulls(request.data))
         job = batch_completions.batch_completion_create(request.user, data, 2)
@@ -34,6 +38,8 @@ def _batch_completion(request, batch_completion_id):
 
 
 class BatchCompletionV2DetailView(APIView):
+    request_serializers = {"post": bodies.UpdateBatchCompletionSerializer}
+
     def get(self, request, batch_completion_id):
         return Response({"job": batch_completions.batch_completion_body(_batch_completion(request, batch_completion_id))})
 
@@ -59,6 +65,8 @@ def _order_by(request) -> str | None:
 
 
 class BundleListView(APIView):
+    request_serializers = {"post": bodies.CreateBundleSerializer}
+
     def get(self, request):
         bundles = selectors.bundles_owned_by(request.user, name=request.query_params.get("bundle_name"),
                                              order_by=_order_by(request))
@@ -84,6 +92,8 @@ class BundleDetailView(APIView):
 
 
 class DockerImageBatchJobListView(APIView):
+    request_serializers = {"post": bodies.CreateDockerImageBatchJobSerializer}
+
     def get(self, request):
         jobs = selectors.jobs_owned_by(request.user, JobKind.DOCKER_IMAGE)
         trigger_id = request.query_params.get("trigger_id")
@@ -97,6 +107,8 @@ class DockerImageBatchJobListView(APIView):
 
 
 class DockerImageBatchJobDetailView(APIView):
+    request_serializers = {"put": bodies.UpdateDockerImageBatchJobSerializer}
+
     def get(self, request, batch_job_id):
         return Response({"status": selectors.job_owned_by(request.user, batch_job_id).status})
 
@@ -107,6 +119,8 @@ class DockerImageBatchJobDetailView(APIView):
 
 
 class TriggerListView(APIView):
+    request_serializers = {"post": bodies.CreateTriggerSerializer}
+
     def get(self, request):
         return Response({"triggers": [trigger_body(t) for t in selectors.triggers_owned_by(request.user)]})
 
@@ -116,6 +130,8 @@ class TriggerListView(APIView):
 
 
 class TriggerDetailView(APIView):
+    request_serializers = {"put": bodies.UpdateTriggerSerializer}
+
     def get(self, request, trigger_id):
         return Response(trigger_body(selectors.trigger_owned_by(request.user, trigger_id)))
 

@@ -1,5 +1,6 @@
 """Request bodies of the files, fine-tune, batch and trigger routes (contract §6.6, §6.7, §6.11).
 Nulls are stripped before validation: `null` means "default" (contract §20)."""
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from endpoints.api.fields import LabelsField, QuantityField, StrictDictField
@@ -48,6 +49,7 @@ class ModelConfigField(StrictDictField):
         return config
 
 
+@extend_schema_field({"type": "object", "description": "prompts and sampling settings (contract §6.7)"})
 class ContentField(serializers.Field):
     """v1 content (an object with `prompts`) or, in v2, a list of completion/chat requests."""
 

@@ -47,6 +47,8 @@ class FileContentView(APIView):
 
 
 class FineTuneListView(APIView):
+    request_serializers = {"post": CreateFineTuneSerializer}
+
     def get(self, request):
         jobs = selectors.jobs_owned_by(request.user, JobKind.FINE_TUNE)
         return Response({"jobs": [fine_tune_body(job) for job in jobs]})
@@ -77,6 +79,8 @@ class FineTuneEventsView(APIView):
 
 
 class ModelDownloadView(APIView):
+    request_serializers = {"post": ModelDownloadSerializer}
+
     def post(self, request):
         data = validated(ModelDownloadSerializer, strip_nulls(request.data))
         urls = fine_tunes.fine_tuned_weights_urls(request.user, data["model_name"])
