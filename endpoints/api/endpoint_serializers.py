@@ -7,12 +7,13 @@ from rest_framework import serializers
 from endpoints.api.fields import (
     RESERVED_METADATA_KEYS,
     CallbackAuthField,
+    HardwareFields,
     LabelsField,
     QuantityField,
     StrictDictField,
     is_valid_label_value,
 )
-from endpoints.choices import EndpointType, GpuType, InferenceFramework, LLMSource, PostInferenceHook, Quantization
+from endpoints.choices import EndpointType, InferenceFramework, LLMSource, PostInferenceHook, Quantization
 
 # vLLM engine arguments accepted on LLM create/update (contract §6.1), with their JSON types.
 VLLM_ARGS = {
@@ -63,7 +64,7 @@ def framework_args_from(body: dict, framework: str) -> dict:
     return args
 
 
-class EndpointCommonSerializer(serializers.Serializer):
+class EndpointCommonSerializer(HardwareFields):
     """Fields shared by every endpoint create/update body. Nulls were stripped beforehand."""
 
     metadata = StrictDictField(required=False)
@@ -74,12 +75,6 @@ class EndpointCommonSerializer(serializers.Serializer):
     post_inference_hooks = serializers.ListField(
         child=serializers.ChoiceField(choices=PostInferenceHook.choices), required=False
     )
-    cpus = QuantityField(required=False)
-    gpus = serializers.IntegerField(min_value=0, required=False)
-    memory = QuantityField(required=False)
-    storage = QuantityField(required=False)
-    gpu_type = serializers.ChoiceField(choices=GpuType.choices, required=False)
-    nodes_per_worker = serializers.IntegerField(min_value=1, required=False)
     optimize_costs = serializers.BooleanField(required=False)
     prewarm = serializers.BooleanField(required=False)
     high_priority = serializers.BooleanField(required=False)

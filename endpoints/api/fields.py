@@ -4,6 +4,7 @@ import re
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from endpoints.choices import GpuType
 from endpoints.resources import normalize_quantity, parse_quantity
 from llmengine_site.errors import InvalidRequest
 
@@ -100,3 +101,14 @@ def strip_nulls(data) -> dict:
 class InvalidRequestBody(serializers.ValidationError):
     def __init__(self):
         super().__init__({"non_field_errors": ["The request body must be a JSON object"]})
+
+
+class HardwareFields(serializers.Serializer):
+    """Per-worker resources, all optional (a subclass makes some required)."""
+
+    cpus = QuantityField(required=False)
+    gpus = serializers.IntegerField(min_value=0, required=False)
+    memory = QuantityField(required=False)
+    storage = QuantityField(required=False)
+    gpu_type = serializers.ChoiceField(choices=GpuType.choices, required=False)
+    nodes_per_worker = serializers.IntegerField(min_value=1, required=False)

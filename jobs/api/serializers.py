@@ -3,7 +3,7 @@ Nulls are stripped before validation: `null` means "default" (contract §20)."""
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from endpoints.api.fields import LabelsField, QuantityField, StrictDictField
+from endpoints.api.fields import HardwareFields, LabelsField, QuantityField, StrictDictField
 from endpoints.choices import GpuType
 
 
@@ -83,16 +83,10 @@ class BatchCompletionV1Serializer(serializers.Serializer):
     tool_config = StrictDictField(required=False)
 
 
-class BatchCompletionV2Serializer(BatchCompletionV1Serializer):
+class BatchCompletionV2Serializer(BatchCompletionV1Serializer, HardwareFields):
     content = ContentField(allow_list=True, required=False)
     labels = LabelsField(required=False)
     priority = serializers.CharField(required=False, max_length=64)
-    cpus = QuantityField(required=False)
-    gpus = serializers.IntegerField(min_value=0, required=False)
-    memory = QuantityField(required=False)
-    storage = QuantityField(required=False)
-    gpu_type = serializers.ChoiceField(choices=GpuType.choices, required=False)
-    nodes_per_worker = serializers.IntegerField(min_value=1, required=False)
 
 
 class UpdateBatchCompletionSerializer(serializers.Serializer):
