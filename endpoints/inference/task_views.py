@@ -10,8 +10,8 @@ from django.conf import settings
 from endpoints.choices import EndpointType
 from endpoints.inference import demand, routing
 from endpoints.inference.http import api, authenticate, json_body, json_response
-from endpoints.inference.transport import UpstreamFailure, open_stream, post_json
-from endpoints.inference.views import _event_stream, _sse
+from endpoints.inference.transport import UpstreamFailure, post_json
+from endpoints.inference.views import _event_stream, _sse, open_upstream_stream
 from endpoints.frameworks.completions import RequestShapeError
 from llmengine_site import ids
 from llmengine_site.errors import InvalidRequest, ObjectNotFound
@@ -72,6 +72,12 @@ async def sync_task(request):
     return json_response({"status": "FAILURE", "result": None, "traceback": traceback, "status_code": status})
 
 
+def _task_error(status: int, payload):
+    if status == 400:
+        raise InvalidRequest(payload)
+    raise UpstreamFailure(status if status >= 500 else 500, str(payload))
+
+
 @api
 async def streaming_task(request):
     caller = await authenticate(request)
@@ -79,19 +85,9 @@ async def streaming_task(request):
     body = _predict_request(json_body(request))
     if route.endpoint_type != EndpointType.STREAMING:
         raise InvalidRequest(f"Unsupported inference type: {route.name} is {route.endpoint_type}, not streaming")
-    await demand.begin(route.id)
-    try:
-        upstream = await open_stream(route.base_url + _path(route, body, route.stream_route), body.get("args"),
-                                     deadline_seconds=float(body.get("timeout_seconds") or 10.0))
-        if upstream.status != 200:
-            payload = await upstream.body()
-            await upstream.close()
-            if upstream.status == 400:
-                raise InvalidRequest(payload)
-            raise UpstreamFailure(upstream.status if upstream.status >= 500 else 500, str(payload))
-    except BaseException:
-        await demand.end(route.id)
-        raise
+    upstream = await open_upstream_stream(route, route.base_url + _path(route, body, route.stream_route),
+                                          body.get("args"), deadline_seconds=float(body.get("timeout_seconds") or 10.0),
+                                          on_error=_task_error)
 
     async def events():
         try:

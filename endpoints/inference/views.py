@@ -112,6 +112,23 @@ def _event_stream(generator) -> StreamingHttpResponse:
     return response
 
 
+async def open_upstream_stream(route, url: str, body, *, deadline_seconds: float, on_error):
+    """Open an upstream stream with the request counted as demand. A non-200 answer is read and
+    handed to `on_error(status, payload)`, which raises; demand is released on any failure (on
+    success the caller's event generator releases it when the stream ends)."""
+    await demand.begin(route.id)
+    try:
+        upstream = await open_stream(url, body, deadline_seconds=deadline_seconds)
+        if upstream.status != 200:
+            payload = await upstream.body()
+            await upstream.close()
+            on_error(upstream.status, payload)
+        return upstream
+    except BaseException:
+        await demand.end(route.id)
+        raise
+
+
 @api
 async def completions_stream(request):
     caller = await authenticate(request)
@@ -121,20 +138,12 @@ async def completions_stream(request):
         raise InvalidRequest(f"Unsupported inference type: {route.name} is a {route.endpoint_type} endpoint, not streaming")
     v1.check_for_framework(completion, route.framework)
     request_id = str(uuid.uuid4())
-    await demand.begin(route.id)
-    try:
-        upstream = await open_stream(
-            route.base_url + (route.stream_route or route.predict_route),
-            v1.framework_request(completion, route.framework, route.served_model, stream=True),
-            deadline_seconds=settings.LLME_INFERENCE_DEADLINE_SECONDS,
-        )
-        if upstream.status != 200:
-            payload = await upstream.body()
-            await upstream.close()
-            _upstream_error(upstream.status, payload, request_id)
-    except BaseException:
-        await demand.end(route.id)
-        raise
+    upstream = await open_upstream_stream(
+        route, route.base_url + (route.stream_route or route.predict_route),
+        v1.framework_request(completion, route.framework, route.served_model, stream=True),
+        deadline_seconds=settings.LLME_INFERENCE_DEADLINE_SECONDS,
+        on_error=lambda status, payload: _upstream_error(status, payload, request_id),
+    )
 
     async def events():
         state = v1.StreamState()
@@ -193,9 +202,7 @@ def _openai_proxy(path: str, *, chat: bool):
         finally:
             await demand.end(route.id)
         if status != 200:
-            if 400 <= status < 500:
-                raise InvalidRequest(payload)
-            raise UpstreamFailure(500, f"Upstream service error for request_id {uuid.uuid4()}")
+            _openai_error(status, payload)
         if isinstance(payload, dict):
             payload["model"] = route.name
         return json_response(payload, headers=_overhead_header(started, upstream_seconds))
@@ -204,19 +211,16 @@ def _openai_proxy(path: str, *, chat: bool):
     return view
 
 
+def _openai_error(status: int, payload):
+    if 400 <= status < 500:
+        raise InvalidRequest(payload)
+    raise UpstreamFailure(500, f"Upstream service error for request_id {uuid.uuid4()}")
+
+
 async def _openai_stream(route, path: str, upstream_body: dict):
-    await demand.begin(route.id)
-    try:
-        upstream = await open_stream(route.base_url + path, upstream_body, deadline_seconds=settings.LLME_INFERENCE_DEADLINE_SECONDS)
-        if upstream.status != 200:
-            payload = await upstream.body()
-            await upstream.close()
-            if 400 <= upstream.status < 500:
-                raise InvalidRequest(payload)
-            raise UpstreamFailure(500, f"Upstream service error for request_id {uuid.uuid4()}")
-    except BaseException:
-        await demand.end(route.id)
-        raise
+    upstream = await open_upstream_stream(route, route.base_url + path, upstream_body,
+                                          deadline_seconds=settings.LLME_INFERENCE_DEADLINE_SECONDS,
+                                          on_error=_openai_error)
 
     async def events():
         try:
