@@ -147,16 +147,21 @@ def apply_image_caches(kube: KubeClient, endpoints, states, summary: Summary) ->
         if gpu_type not in settings.LLME_GPU_NODE_LABELS:
             continue
         current = existing.get(gpu_type)
-        if current is not None:
-            containers = image_cache_containers(images)
-            if [c.get("image") for c in current["spec"]["template"]["spec"]["containers"]] != images:
-                kube.patch("apps/v1", "DaemonSet", current["metadata"]["name"], namespace,
-                           {"spec": {"template": {"spec": {"containers": containers}}}})
-            summary.image_caches.append(current["metadata"]["name"])
-        else:
-            daemonset = render_image_cache_daemonset(gpu_type, images)
-            kube.apply(daemonset)
-            summary.image_caches.append(daemonset["metadata"]["name"])
+        try:
+            if current is not None:
+                containers = image_cache_containers(images)
+                if [c.get("image") for c in current["spec"]["template"]["spec"]["containers"]] != images:
+                    kube.patch("apps/v1", "DaemonSet", current["metadata"]["name"], namespace,
+                               {"spec": {"template": {"spec": {"containers": containers}}}})
+                summary.image_caches.append(current["metadata"]["name"])
+            else:
+                daemonset = render_image_cache_daemonset(gpu_type, images)
+                kube.apply(daemonset)
+                summary.image_caches.append(daemonset["metadata"]["name"])
+        except InfraError as exc:
+            # A cache is an optimisation: without it (e.g. the chart has none for this GPU type
+            # and may not create one) pods still pull their images; the rest of the pass goes on.
+            logger.warning("image cache for %s not updated: %s", gpu_type, exc)
 
 
 def reconcile_once(kube: KubeClient, *, prune: bool = True) -> Summary:

@@ -271,3 +271,13 @@ def test_image_cache_of_the_chart_gets_the_endpoint_images_patched_in(owner, gui
     images = [c["image"] for c in daemonsets[0]["spec"]["template"]["spec"]["containers"]]
     assert images == [settings.LLME_FORWARDER_IMAGE, "text-generation-inference:0.9.3"]
     assert daemonsets[0]["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "Helm"
+
+
+def test_an_image_cache_that_cannot_be_written_does_not_stop_the_reconcile_pass(owner, guide_llama_7b, k8s_api):
+    endpoint = create_llm(owner, guide_llama_7b)
+    endpoint_sync(endpoint.id)
+    k8s_api.mark_deployment_available(NS, ModelEndpoint.objects.get(pk=endpoint.id).destination, replicas=1)
+    k8s_api.fail_next(status=403, times=1, method="PATCH", path_contains="/daemonsets/")
+    summary = reconcile_once(get_kube())
+    assert summary.image_caches == []
+    assert ModelEndpoint.objects.get(pk=endpoint.id).status == "READY"
