@@ -1,6 +1,7 @@
 """Fixtures for API tests: an authenticated DRF test client, a clean Redis, and the official
 client pointed at a live server."""
 import base64
+import contextlib
 import os
 
 import pytest
@@ -33,16 +34,25 @@ def api(db) -> CallerClient:
     return CallerClient()
 
 
-@pytest.fixture
-def llmengine_client(live_server):
-    """The official `scale-llm-engine` client, talking to a live server as `test-user-id`."""
+@contextlib.contextmanager
+def official_client(base_path: str, api_key: str = "test-user-id"):
+    """The official `scale-llm-engine` client module, pointed at `base_path` (trailing slash)."""
     import llmengine.api_engine as engine
 
-    engine.set_base_path(live_server.url + "/")
-    engine.set_api_key("test-user-id")
-    yield engine
-    engine.set_base_path(None)
-    engine.set_api_key(None)
+    engine.set_base_path(base_path)
+    engine.set_api_key(api_key)
+    try:
+        yield engine
+    finally:
+        engine.set_base_path(None)
+        engine.set_api_key(None)
+
+
+@pytest.fixture
+def llmengine_client(live_server):
+    """The official client, talking to a live (WSGI) server as `test-user-id`."""
+    with official_client(live_server.url + "/") as engine:
+        yield engine
 
 
 GUIDE_LLAMA_7B = {

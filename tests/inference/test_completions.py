@@ -9,43 +9,9 @@ from llmengine import Completion
 from llmengine.errors import BadRequestError, NotFoundError
 
 from tests.fixtures_api import GUIDE_LLAMA_7B
+from tests.inference.conftest import create
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
-
-VLLM_BODY = {"name": "llama-vllm", "model_name": "llama-2-7b", "inference_framework": "vllm",
-             "inference_framework_image_tag": "0.6.3", "endpoint_type": "streaming", "min_workers": 1,
-             "max_workers": 2, "per_worker": 1}
-
-
-def create(gateway, body, user="test-user-id"):
-    response = httpx.post(f"{gateway}/v1/llm/model-endpoints", json=body, auth=(user, ""), timeout=10)
-    assert response.status_code == 200, response.text
-
-
-@pytest.fixture
-def client_at(gateway):
-    import llmengine.api_engine as engine
-
-    engine.set_base_path(gateway + "/")
-    engine.set_api_key("test-user-id")
-    yield engine
-    engine.set_base_path(None)
-    engine.set_api_key(None)
-
-
-@pytest.fixture
-def tgi(gateway, model_server):
-    server = model_server("tgi")
-    create(gateway, GUIDE_LLAMA_7B)
-    return server
-
-
-@pytest.fixture
-def vllm(gateway, model_server):
-    server = model_server("vllm")
-    create(gateway, VLLM_BODY)
-    return server
-
 
 def test_official_client_sync_completion_on_tgi(tgi, client_at):
     response = Completion.create(model="llama-7b", prompt="Tell me a joke", max_new_tokens=5, temperature=0.1,

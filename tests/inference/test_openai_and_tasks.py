@@ -6,16 +6,9 @@ import pytest
 from openai import NotFoundError as OpenAINotFound
 from openai import OpenAI
 
-from tests.inference.test_completions import VLLM_BODY, create
+from tests.inference.conftest import create
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
-
-
-@pytest.fixture
-def vllm(gateway, model_server):
-    server = model_server("vllm")
-    create(gateway, VLLM_BODY)
-    return server
 
 
 @pytest.fixture
