@@ -34,14 +34,18 @@ def _order_by(request) -> str | None:
     return order_by
 
 
+def _listed(queryset, render) -> Response:
+    """`{"model_endpoints": [...]}` with observed state fetched in one cache round trip."""
+    endpoints = list(queryset)
+    states = read_states([endpoint.id for endpoint in endpoints])
+    return Response({"model_endpoints": [render(endpoint, states.get(endpoint.id)) for endpoint in endpoints]})
+
+
 class LLMEndpointListView(APIView):
     @extend_schema(responses={200: OpenApiResponse(description="`{\"model_endpoints\": [...]}`")}, summary="List LLM endpoints (the caller's and public ones)")
     def get(self, request):
-        endpoints = list(
-            selectors.llm_endpoints_visible_to(request.user, name=request.query_params.get("name"), order_by=_order_by(request))
-        )
-        states = read_states([endpoint.id for endpoint in endpoints])
-        return Response({"model_endpoints": [llm_endpoint_body(e, states.get(e.id)) for e in endpoints]})
+        return _listed(selectors.llm_endpoints_visible_to(
+            request.user, name=request.query_params.get("name"), order_by=_order_by(request)), llm_endpoint_body)
 
     @extend_schema(request=CreateLLMEndpointSerializer, responses={200: OpenApiResponse(description="`{\"endpoint_creation_task_id\": str}`: the build is queued")}, summary="Create an LLM endpoint")
     def post(self, request):
@@ -77,11 +81,8 @@ class LLMEndpointDetailView(APIView):
 class EndpointListView(APIView):
     @extend_schema(responses={200: OpenApiResponse(description="`{\"model_endpoints\": [...]}`")}, summary="List the caller's endpoints")
     def get(self, request):
-        endpoints = list(
-            selectors.endpoints_owned_by(request.user, name=request.query_params.get("name"), order_by=_order_by(request))
-        )
-        states = read_states([endpoint.id for endpoint in endpoints])
-        return Response({"model_endpoints": [endpoint_body(e, states.get(e.id)) for e in endpoints]})
+        return _listed(selectors.endpoints_owned_by(
+            request.user, name=request.query_params.get("name"), order_by=_order_by(request)), endpoint_body)
 
     @extend_schema(request=CreateEndpointSerializer, responses={200: OpenApiResponse(description="`{\"endpoint_creation_task_id\": str}`: the build is queued")}, summary="Create an endpoint from a bundle")
     def post(self, request):

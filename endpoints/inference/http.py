@@ -10,6 +10,7 @@ import uuid
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db import close_old_connections
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions
@@ -28,8 +29,6 @@ _callers: dict[str, tuple[float, Caller | None]] = {}
 async def run_db(function, *args):
     """Run `function` (which uses the database) in the sync thread, with fresh connections:
     the hot-path handler sends no request signals, so connections are checked here."""
-    from django.db import close_old_connections
-
     def call():
         close_old_connections()
         try:

@@ -8,6 +8,8 @@ from django.conf import settings
 from django.core.cache import cache
 
 from endpoints.choices import EndpointStatus
+from endpoints.inference.http import run_db
+from endpoints.models import ModelEndpoint
 from llmengine_site.infra.names import endpoint_group_name
 
 LOCAL_TTL_SECONDS = 5.0
@@ -69,8 +71,6 @@ def _key(kind: str, value: str) -> str:
 
 
 def _load(kind: str, value: str) -> Route | None:
-    from endpoints.models import ModelEndpoint
-
     queryset = ModelEndpoint.objects.select_related("bundle")
     endpoint = (queryset.filter(is_llm=True, name=value) if kind == "llm" else queryset.filter(pk=value)).first()
     return route_for(endpoint) if endpoint else None
@@ -86,8 +86,6 @@ async def _lookup(kind: str, value: str) -> Route | None:
     if stored is not None:
         route = Route(**{**stored, "routes": tuple(stored["routes"])}) if stored else None
     else:
-        from endpoints.inference.http import run_db
-
         route = await run_db(_load, kind, value)
         await cache.aset(key, asdict(route) if route else {}, SHARED_TTL_SECONDS)
     if len(_local) >= MAX_LOCAL_ENTRIES:

@@ -1,20 +1,24 @@
 """Generic inference tasks on runnable-image endpoints (contract §5.4): sync, streaming and
 async. Every task lookup is owner-checked: another team's task id answers 404."""
+import functools
 import json
 import time
 from datetime import datetime, timezone
 
+import redis
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from endpoints.choices import EndpointType
+from endpoints.frameworks.completions import RequestShapeError
 from endpoints.inference import demand, routing
 from endpoints.inference.http import api, authenticate, json_body, json_response
 from endpoints.inference.transport import UpstreamFailure, post_json
 from endpoints.inference.views import _event_stream, _sse, open_upstream_stream
-from endpoints.frameworks.completions import RequestShapeError
+from endpoints.task_results import read_task, record_submitted
 from llmengine_site import ids
 from llmengine_site.errors import InvalidRequest, ObjectNotFound
+from llmengine_site.infra import InfraError, queues
 
 ENDPOINT_NOT_FOUND = "The specified endpoint could not be found."
 TASK_NOT_FOUND = "The specified task could not be found."
@@ -106,18 +110,19 @@ async def streaming_task(request):
     return _event_stream(events())
 
 
-def _redis():
-    import redis
+@functools.lru_cache(maxsize=4)
+def _redis_for(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
 
+
+def _redis() -> redis.Redis:
+    """The process's pooled client of the task-result store (thread-safe)."""
     if not settings.REDIS_URL:
         raise InvalidRequest("Async tasks need Redis: set REDIS_URL")
-    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=5)
+    return _redis_for(settings.REDIS_URL)
 
 
 def _submit(route, caller, body: dict) -> str:
-    from endpoints.task_results import record_submitted
-    from llmengine_site.infra import queues
-
     task_id = ids.task_id()
     expires = route.task_expires_seconds
     record_submitted(_redis(), task_id, caller.team_id, expires)
@@ -140,8 +145,6 @@ async def create_async_task(request):
     body = _predict_request(json_body(request))
     if route.endpoint_type != EndpointType.ASYNC:
         raise InvalidRequest(f"Unsupported inference type: {route.name} is {route.endpoint_type}; use /v1/sync-tasks")
-    from llmengine_site.infra import InfraError
-
     try:
         task_id = await sync_to_async(_submit)(route, caller, body)
     except InfraError as exc:
@@ -152,8 +155,6 @@ async def create_async_task(request):
 
 
 def _read(task_id: str):
-    from endpoints.task_results import read_task
-
     return read_task(_redis(), task_id)
 
 

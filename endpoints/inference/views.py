@@ -13,6 +13,7 @@ from endpoints.frameworks import completions as v1
 from endpoints.inference import demand, routing
 from endpoints.inference.http import api, authenticate, json_body, json_response, run_db
 from endpoints.inference.transport import UpstreamFailure, open_stream, post_json
+from endpoints.selectors import llm_endpoints_visible_to
 from llmengine_site.errors import Gone, InvalidRequest, ObjectNotFound
 
 OPENAI_FRAMEWORKS = (InferenceFramework.VLLM, InferenceFramework.SGLANG)
@@ -243,8 +244,6 @@ openai_completions = _openai_proxy("/v1/completions", chat=False)
 
 
 def _visible_llm_endpoints(caller):
-    from endpoints.selectors import llm_endpoints_visible_to
-
     return [
         {"id": e.name, "object": "model", "created": int(e.created_at.timestamp()), "owned_by": e.owner}
         for e in llm_endpoints_visible_to(caller).select_related(None).only("name", "created_at", "owner")
