@@ -31,8 +31,8 @@ def test_sample_values_render_only_valid_objects():
     assert _validate_all(objects) == []
 
 
-def test_sample_values_render_a_keda_trigger_authentication_that_passes_keda_schema():
-    objects = render(*KEDA_API)
+def test_sample_values_with_keda_enabled_render_a_trigger_authentication_that_passes_keda_schema():
+    objects = render(*KEDA_API, "--set", "keda.triggerAuthentication.enabled=true")
     keda_objects = [obj for obj in objects if is_keda(obj)]
     assert [obj["kind"] for obj in keda_objects] == ["TriggerAuthentication"]
     spec = keda_objects[0]["spec"]
