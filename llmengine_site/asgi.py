@@ -1,9 +1,12 @@
 """ASGI entry point of the gateway (gunicorn + uvicorn worker).
 
-Inference routes (the hot path) are served by a Django handler without the middleware stack:
-Django runs each sync middleware hook in a worker thread, which costs several thread hops per
-request, and these routes use none of it (credentials are headers, not cookies; no sessions,
-CSRF or admin). Everything else goes through the full stack."""
+Inference routes (the hot path, `endpoints/inference/urls.py`) are dispatched here, at the ASGI
+layer, before Django builds a request object: a few microseconds of routing instead of Django's
+request, handler and response machinery (which also runs sync hooks in worker threads). The
+views are the same async views, behind the same authentication, routing and error mapping
+(`endpoints.inference.http.api`); they read only `GET`, `headers` and `body` of the request.
+Everything else, and any path under these prefixes that the inference URLs do not match, goes
+through Django's full stack."""
 import os
 
 from django.core.asgi import get_asgi_application
@@ -12,91 +15,203 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "llmengine_site.settings")
 django_application = get_asgi_application()
 
 import asyncio  # noqa: E402
+import logging  # noqa: E402
+import uuid  # noqa: E402
+from contextlib import aclosing  # noqa: E402
+from urllib.parse import parse_qsl  # noqa: E402
 
-from django.core.exceptions import RequestAborted  # noqa: E402
-from django.core.handlers.asgi import ASGIHandler, get_script_prefix  # noqa: E402
-from django.core.handlers.exception import convert_exception_to_response  # noqa: E402
-from django.urls import set_script_prefix  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.urls import Resolver404, URLResolver  # noqa: E402
+from django.urls.resolvers import RegexPattern  # noqa: E402
 
+from endpoints.inference import jsonio, transport  # noqa: E402
 from llmengine_site.dramatiq_setup import start_inprocess_worker_if_configured  # noqa: E402
+from llmengine_site.errors import internal_error_body  # noqa: E402
+
+logger = logging.getLogger(__name__)
 
 HOT_PATH_PREFIXES = (
     "/v1/llm/completions-", "/v1/chat/completions", "/v1/completions", "/v2/chat/completions", "/v2/completions",
     "/v1/sync-tasks", "/v1/streaming-tasks", "/v1/async-tasks", "/v1/internal/",
 )
+_resolver = URLResolver(RegexPattern(r"^/"), "endpoints.inference.urls")
+_matches: dict[str, tuple] = {}
 
 
-class HotPathHandler(ASGIHandler):
-    """Django's ASGI handler reduced to URL routing and async views: no middleware, no
-    per-request thread context and no request_started/finished signals (whose receivers are
-    sync, i.e. thread hops). Views here that touch the database use
-    `endpoints.inference.http.run_db`, which manages its connections itself."""
-
-    def load_middleware(self, is_async=False):
-        self._view_middleware = []
-        self._template_response_middleware = []
-        self._exception_middleware = []
-        self._middleware_chain = convert_exception_to_response(self._get_response_async)
-
-    async def __call__(self, scope, receive, send):
-        await self.handle(scope, receive, send)
-
-    _matches: dict = {}
-
-    def resolve_request(self, request):
-        """Routes without path parameters are resolved once per process and the match reused
-        (walking the URL patterns costs more than the rest of the routing)."""
-        path = request.path_info
-        match = self._matches.get(path)
-        if match is None:
-            match = super().resolve_request(request)
-            if not match.kwargs and not match.args and len(self._matches) < 64:
-                self._matches[path] = match
-        request.resolver_match = match
-        return match
-
-    async def handle(self, scope, receive, send):
+def _resolve(path: str):
+    """(view, kwargs) of an inference route, or None. Routes without path parameters are
+    resolved once per process."""
+    hit = _matches.get(path)
+    if hit is None:
         try:
-            body_file = await self.read_body(receive)
-        except RequestAborted:
+            match = _resolver.resolve(path)
+        except Resolver404:
+            return None
+        hit = (match.func, match.kwargs)
+        if not match.kwargs and len(_matches) < 64:
+            _matches[path] = hit
+    return hit
+
+
+class _Headers:
+    """Request headers, looked up case-insensitively (like Django's `request.headers`)."""
+
+    __slots__ = ("_raw",)
+
+    def __init__(self, raw):
+        self._raw = raw
+
+    def get(self, name: str, default=None):
+        wanted = name.lower().encode("latin-1")
+        values = [value.decode("latin-1") for key, value in self._raw if key == wanted]
+        return ",".join(values) if values else default
+
+    def __getitem__(self, name: str) -> str:
+        value = self.get(name)
+        if value is None:
+            raise KeyError(name)
+        return value
+
+    def __contains__(self, name: str) -> bool:
+        return self.get(name) is not None
+
+
+class HotRequest:
+    """What the inference views read of a request."""
+
+    __slots__ = ("method", "path", "body", "headers", "_query", "_get")
+
+    def __init__(self, scope, body: bytes):
+        self.method = scope["method"]
+        self.path = scope["path"]
+        self.body = body
+        self.headers = _Headers(scope["headers"])
+        self._query = scope.get("query_string", b"")
+        self._get = None
+
+    @property
+    def GET(self) -> dict:  # noqa: N802 (Django's name)
+        if self._get is None:
+            self._get = dict(parse_qsl(self._query.decode(errors="replace"), keep_blank_values=True))
+        return self._get
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def _read_body(receive) -> bytes | None:
+    """The request body; None when the client went away first."""
+    chunks, size, limit = [], 0, settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunk = message.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            if limit is not None and size > limit:
+                raise _BodyTooLarge()
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+async def _send_json(send, status: int, body) -> None:
+    content = jsonio.dumps(body)
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(content)).encode())]})
+    await send({"type": "http.response.body", "body": content})
+
+
+class _Exchange:
+    __slots__ = ("finishing", "client_gone")
+
+    def __init__(self):
+        self.finishing = False
+        self.client_gone = False
+
+
+async def _send_response(response, send, exchange: _Exchange) -> None:
+    headers = [(key.encode("latin-1"), value.encode("latin-1")) for key, value in response.items()]
+    if response.streaming:
+        await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
+        async with aclosing(aiter(response)) as content:
+            async for part in content:
+                await send({"type": "http.response.body", "body": part, "more_body": True})
+        exchange.finishing = True
+        await send({"type": "http.response.body"})
+    else:
+        content = response.content
+        headers.append((b"content-length", str(len(content)).encode()))
+        await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
+        exchange.finishing = True
+        await send({"type": "http.response.body", "body": content})
+
+
+async def _cancel_on_disconnect(receive, task: asyncio.Task, exchange: _Exchange) -> None:
+    """As Django does: stop working on a request whose client went away (a streaming answer's
+    upstream is closed and its demand released)."""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            if not exchange.finishing:
+                exchange.client_gone = True
+                task.cancel()
             return
-        set_script_prefix(get_script_prefix(scope))
-        request, error_response = self.create_request(scope, body_file)
-        if request is None:
-            body_file.close()
-            await self.send_response(error_response, send)
+
+
+async def hot_path(scope, receive, send) -> None:
+    route = _resolve(scope["path"])
+    if route is None:
+        return await django_application(scope, receive, send)
+    view, kwargs = route
+    try:
+        body = await _read_body(receive)
+    except _BodyTooLarge:
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return await _send_json(send, 413, {"detail": f"The request body is larger than the limit of {limit} bytes"})
+    if body is None:
+        return
+    exchange = _Exchange()
+    task = asyncio.current_task()
+    watcher = asyncio.get_running_loop().create_task(_cancel_on_disconnect(receive, task, exchange))
+    started = False
+    try:
+        response = await view(HotRequest(scope, body), **kwargs)
+        started = True
+        await _send_response(response, send, exchange)
+    except asyncio.CancelledError:
+        if not exchange.client_gone:
+            raise
+        task.uncancel()  # the client went away: nothing to answer
+    except Exception:
+        if started:
+            raise  # the answer has begun: the server closes the connection
+        request_id = str(uuid.uuid4())
+        logger.exception("unhandled error serving %s (request %s)", scope["path"], request_id)
+        await _send_json(send, 500, internal_error_body(request_id))
+    finally:
+        watcher.cancel()
+
+
+async def lifespan(receive, send) -> None:
+    """Startup has nothing to do; at shutdown the pooled upstream connections are closed."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await transport.close_sessions()
+            await send({"type": "lifespan.shutdown.complete"})
             return
-
-        async def process_request():
-            response = await self.run_get_response(request)
-            await self.send_response(response, send)
-
-        # As Django does: stop working on a request whose client went away.
-        work = asyncio.create_task(process_request())
-        disconnect = asyncio.create_task(self.listen_for_disconnect(receive))
-        try:
-            await asyncio.wait([work, disconnect], return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (disconnect, work):
-                if not task.done():
-                    task.cancel()
-                    try:
-                        await task
-                    except (asyncio.CancelledError, RequestAborted):
-                        pass
-            body_file.close()
-        if not disconnect.cancelled():
-            disconnect.exception()  # a client that went away (RequestAborted) is not an error
-        if not work.cancelled() and not isinstance(work.exception(), RequestAborted):
-            work.result()
-
-
-hot_path_application = HotPathHandler()
 
 
 async def application(scope, receive, send):
     if scope["type"] == "http" and scope["path"].startswith(HOT_PATH_PREFIXES):
-        return await hot_path_application(scope, receive, send)
+        return await hot_path(scope, receive, send)
+    if scope["type"] == "lifespan":
+        return await lifespan(receive, send)
     return await django_application(scope, receive, send)
 
 

@@ -3,7 +3,6 @@
 These views run outside DRF (for speed on the hot path) but answer exactly as the DRF views
 do: the same error bodies from `llmengine_site.errors`, the same identity rules."""
 import functools
-import json
 import logging
 import time
 import uuid
@@ -11,11 +10,12 @@ import uuid
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import close_old_connections
-from django.http import JsonResponse
+from django.http import HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions
 
 from endpoints.frameworks.completions import RequestShapeError
+from endpoints.inference import jsonio
 from endpoints.inference.transport import UpstreamFailure
 from llmengine_site.auth import Caller, caller_for_credential, credential_from_header
 from llmengine_site.errors import error_response, internal_error_body
@@ -39,8 +39,8 @@ async def run_db(function, *args):
     return await sync_to_async(call)()
 
 
-def json_response(body, status: int = 200, headers: dict | None = None) -> JsonResponse:
-    return JsonResponse(body, status=status, safe=False, headers=headers)
+def json_response(body, status: int = 200, headers: dict | None = None) -> HttpResponse:
+    return HttpResponse(jsonio.dumps(body), content_type="application/json", status=status, headers=headers)
 
 
 async def authenticate(request) -> Caller:
@@ -69,7 +69,7 @@ async def authenticate(request) -> Caller:
 def json_body(request):
     """The parsed JSON body; a 422 naming the problem when it is not JSON."""
     try:
-        return json.loads(request.body or b"null")
+        return jsonio.loads(request.body or b"null")
     except ValueError as exc:
         raise RequestShapeError([{"loc": ["body"], "msg": f"The body is not valid JSON: {exc}", "type": "json_invalid"}])
 

@@ -1,64 +1,86 @@
-"""Gateway → endpoint HTTP: one pooled httpx transport per process, retries with backoff on
+"""Gateway → endpoint HTTP: one pooled aiohttp client per process, retries with backoff on
 429, 503 and connection errors until a deadline (which is also how a request waits for a
 scale-from-zero endpoint to wake up).
 
-Requests go straight to httpx's connection-pooling transport: the client layer above it
-(redirects, cookies, auth, URL merging, event hooks) does nothing for us and costs about
-0.2 ms a request on the hot path."""
+aiohttp rather than httpx: its HTTP/1.1 parser is C (httpx/httpcore's h11 is pure Python) and
+its connection pool hands out a kept-alive connection in constant time, where httpcore's pool
+examines every pooled connection on each request, which after a burst cost a gateway worker more
+CPU than the proxying itself (see README, "Gateway overhead"). The pool is bounded
+(MAX_CONNECTIONS; further requests wait for a free connection, within the connect timeout) and
+idle connections close after KEEPALIVE_SECONDS."""
 import asyncio
-import functools
-import json
 import random
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-import httpx
+import aiohttp
 from django.conf import settings
+from yarl import URL
+
+from endpoints.inference import jsonio
 
 RETRY_STATUSES = (429, 503)
-_JSON_HEADERS = ((b"content-type", b"application/json"),)
-# One transport per event loop: a pooled connection belongs to the loop that opened it (under
-# uvicorn there is one loop per worker process, so one transport).
-_transports: dict[int, httpx.AsyncHTTPTransport] = {}
+MAX_CONNECTIONS = 1024
+KEEPALIVE_SECONDS = 15.0
+CONNECT_SECONDS = 5.0
+POOL_WAIT_SECONDS = 30.0
+TRANSPORT_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError)
+_JSON_HEADERS = {"Content-Type": "application/json"}
+_STREAM_HEADERS = {"Content-Type": "application/json", "Accept": "text/event-stream"}
+# One client per event loop: a pooled connection belongs to the loop that opened it (under
+# uvicorn there is one loop per worker process, so one client).
+_sessions: dict[int, tuple[asyncio.AbstractEventLoop, aiohttp.ClientSession]] = {}
 
 
-def transport() -> httpx.AsyncHTTPTransport:
-    loop_id = id(asyncio.get_running_loop())
-    existing = _transports.get(loop_id)
-    if existing is None:
-        existing = _transports[loop_id] = httpx.AsyncHTTPTransport(
-            limits=httpx.Limits(max_connections=2000, max_keepalive_connections=500, keepalive_expiry=30.0),
+def session() -> aiohttp.ClientSession:
+    loop = asyncio.get_running_loop()
+    existing = _sessions.get(id(loop))
+    if existing is None or existing[0] is not loop or existing[1].closed:
+        connector = aiohttp.TCPConnector(limit=MAX_CONNECTIONS, limit_per_host=0,
+                                         keepalive_timeout=KEEPALIVE_SECONDS, ttl_dns_cache=10)
+        client = aiohttp.ClientSession(
+            connector=connector, cookie_jar=aiohttp.DummyCookieJar(), auto_decompress=True,
+            skip_auto_headers=("User-Agent",), timeout=_timeout(settings.LLME_UPSTREAM_READ_TIMEOUT_SECONDS),
         )
-    return existing
+        existing = _sessions[id(loop)] = (loop, client)
+    return existing[1]
 
 
-_urls: dict[str, httpx.URL] = {}
+async def close_sessions() -> None:
+    """Close this loop's client (its pooled connections), e.g. when the worker shuts down."""
+    entry = _sessions.pop(id(asyncio.get_running_loop()), None)
+    if entry is not None and not entry[1].closed:
+        await entry[1].close()
 
 
-@functools.lru_cache(maxsize=8)
-def _timeouts(read_seconds: float) -> dict:
-    return httpx.Timeout(connect=5.0, read=read_seconds, write=30.0, pool=30.0).as_dict()
+_timeouts: dict[float, aiohttp.ClientTimeout] = {}
 
 
-def _parsed(url: str) -> httpx.URL:
+def _timeout(read_seconds: float) -> aiohttp.ClientTimeout:
+    timeout = _timeouts.get(read_seconds)
+    if timeout is None:
+        timeout = _timeouts[read_seconds] = aiohttp.ClientTimeout(
+            total=None, connect=POOL_WAIT_SECONDS, sock_connect=CONNECT_SECONDS, sock_read=read_seconds)
+    return timeout
+
+
+_urls: dict[str, URL] = {}
+
+
+def _parsed(url: str) -> URL:
     """Parsed URLs are kept: endpoints and routes are few, and parsing is not free."""
     parsed = _urls.get(url)
     if parsed is None:
         if len(_urls) >= 10_000:
             _urls.clear()
-        parsed = _urls[url] = httpx.URL(url)
+        parsed = _urls[url] = URL(url)
     return parsed
 
 
-def _request(url: str, body, *, stream: bool) -> httpx.Request:
-    content = json.dumps(body).encode()
-    headers = [*_JSON_HEADERS, (b"content-length", str(len(content)).encode())]
-    if stream:
-        headers.append((b"accept", b"text/event-stream"))
-    request = httpx.Request("POST", _parsed(url), headers=headers, content=content)
-    request.extensions["timeout"] = _timeouts(settings.LLME_UPSTREAM_READ_TIMEOUT_SECONDS)
-    return request
+def _post(url: str, body, *, stream: bool):
+    return session().post(_parsed(url), data=jsonio.dumps(body), headers=_STREAM_HEADERS if stream else _JSON_HEADERS,
+                          timeout=_timeout(settings.LLME_UPSTREAM_READ_TIMEOUT_SECONDS))
 
 
 @dataclass
@@ -76,7 +98,7 @@ def _backoff(attempt: int) -> float:
 
 def _decode(raw: bytes):
     try:
-        return json.loads(raw)
+        return jsonio.loads(raw)
     except ValueError:
         return raw.decode(errors="replace")
 
@@ -92,7 +114,7 @@ async def _retrying(send_once, deadline_seconds: float):
             result, last = await send_once()
             if result is not None:
                 return result
-        except httpx.TransportError as exc:
+        except TRANSPORT_ERRORS as exc:
             last = exc
         pause = _backoff(attempt)
         if time.monotonic() + pause > deadline:
@@ -106,14 +128,11 @@ async def post_json(url: str, body, *, deadline_seconds: float) -> tuple[int, ob
     and decoded body of the first other answer; raises UpstreamFailure at the deadline."""
 
     async def once():
-        response = await transport().handle_async_request(_request(url, body, stream=False))
-        try:
-            raw = await response.aread()
-        finally:
-            await response.aclose()
-        if response.status_code in RETRY_STATUSES:
-            return None, response.status_code
-        return (response.status_code, _decode(raw)), None
+        async with _post(url, body, stream=False) as response:
+            raw = await response.read()
+        if response.status in RETRY_STATUSES:
+            return None, response.status
+        return (response.status, _decode(raw)), None
 
     return await _retrying(once, deadline_seconds)
 
@@ -130,33 +149,46 @@ def _failure(last, deadline_seconds: float) -> UpstreamFailure:
 class Stream:
     """An open upstream stream: `status` is known before the first byte is relayed."""
 
-    def __init__(self, response: httpx.Response):
+    def __init__(self, response: aiohttp.ClientResponse):
         self.response = response
-        self.status = response.status_code
+        self.status = response.status
 
     async def events(self) -> AsyncIterator[str]:
-        """The `data:` payloads of an SSE body (`[DONE]` excluded)."""
-        async for line in self.response.aiter_lines():
-            if line.startswith("data:"):
-                data = line[5:].strip()
-                if data and data != "[DONE]":
-                    yield data
+        """The `data:` payloads of an SSE body (`[DONE]` excluded). Lines are split here rather
+        than by the client's line reader, which refuses lines longer than its buffer."""
+        pending = b""
+        async for chunk in self.response.content.iter_any():
+            lines = (pending + chunk).split(b"\n")
+            pending = lines.pop()
+            for line in lines:
+                if line.startswith(b"data:"):
+                    data = line[5:].strip()
+                    if data and data != b"[DONE]":
+                        yield data.decode()
+        if pending.startswith(b"data:"):
+            data = pending[5:].strip()
+            if data and data != b"[DONE]":
+                yield data.decode()
 
     async def body(self):
-        return _decode(await self.response.aread())
+        return _decode(await self.response.read())
 
     async def close(self) -> None:
-        await self.response.aclose()
+        """Back to the pool when read to the end; an abandoned stream's connection is closed."""
+        if self.response.content.at_eof():
+            self.response.release()
+        else:
+            self.response.close()
 
 
 async def open_stream(url: str, body, *, deadline_seconds: float) -> Stream:
     """Open a streaming POST, retrying before the first byte like `post_json`."""
 
     async def once():
-        response = await transport().handle_async_request(_request(url, body, stream=True))
-        if response.status_code in RETRY_STATUSES:
-            await response.aclose()
-            return None, response.status_code
+        response = await _post(url, body, stream=True)
+        if response.status in RETRY_STATUSES:
+            response.release()
+            return None, response.status
         return Stream(response), None
 
     return await _retrying(once, deadline_seconds)

@@ -1,6 +1,5 @@
 """The inference routes (the hot path): v1 LLM completions, OpenAI-compatible routes, and
 generic sync/streaming/async tasks. Async views; no database query per request."""
-import json
 import time
 import uuid
 from datetime import datetime, timezone
@@ -10,7 +9,7 @@ from django.http import StreamingHttpResponse
 
 from endpoints.choices import EndpointType, InferenceFramework
 from endpoints.frameworks import completions as v1
-from endpoints.inference import demand, routing
+from endpoints.inference import demand, jsonio, routing
 from endpoints.inference.http import api, authenticate, json_body, json_response, run_db
 from endpoints.inference.transport import UpstreamFailure, open_stream, post_json
 from endpoints.selectors import llm_endpoints_visible_to
@@ -98,7 +97,7 @@ async def _legacy_completions(route, body: dict, started: float):
 
 
 def _sse(payload: dict) -> bytes:
-    return f"data: {json.dumps(payload, separators=(',', ':'))}\n\n".encode()
+    return b"data: " + jsonio.dumps(payload) + b"\n\n"
 
 
 def _stream_error(request_id: str, status: int, message: str) -> bytes:
@@ -151,7 +150,7 @@ async def completions_stream(request):
         finished = route.framework == InferenceFramework.TENSORRT_LLM  # Triton never says "finished"
         try:
             async for data in upstream.events():
-                output = v1.stream_output(json.loads(data), route.framework, completion, state)
+                output = v1.stream_output(jsonio.loads(data), route.framework, completion, state)
                 if output is not None:
                     finished = finished or output["finished"]
                     yield _sse({"request_id": request_id, "output": output, "error": None})
@@ -226,7 +225,7 @@ async def _openai_stream(route, path: str, upstream_body: dict):
     async def events():
         try:
             async for data in upstream.events():
-                chunk = json.loads(data)
+                chunk = jsonio.loads(data)
                 if isinstance(chunk, dict):
                     chunk["model"] = route.name
                 yield _sse({k: v for k, v in chunk.items() if v is not None} if isinstance(chunk, dict) else chunk)
