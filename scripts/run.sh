@@ -21,7 +21,7 @@ if [ -n "${REDIS_URL:-}" ]; then
   echo "==> starting the endpoint builder (Dramatiq worker on $REDIS_URL)"
   $PY manage.py rundramatiq --processes 1 --threads 2 &
   pids+=($!)
-  workers=2
+  workers="$(nproc)"  # one gateway worker per CPU (README, "Gateway overhead")
 else
   echo "==> no REDIS_URL: builds run on worker threads inside the gateway"
 fi
