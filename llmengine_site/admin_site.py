@@ -45,6 +45,7 @@ class ConsoleAdminSite(admin.AdminSite):
     site_title = "LLM Engine"
     index_title = "Dashboard"
     index_template = "admin/console/index.html"
+    site_url = "/"  # "View site": the landing page (llmengine_site/landing.py)
 
     def index(self, request, extra_context=None):
         """The dashboard: a bounded number of queries whatever the number of endpoints."""

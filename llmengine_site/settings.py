@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # swagger-ui assets for /docs, served from the project (offline)
     "django_dramatiq",
     "llmengine_site.apps.LLMEngineSiteConfig",
     "endpoints",
@@ -181,6 +182,10 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_AUTHENTICATION": [],
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    # /docs loads swagger-ui from our static files (drf-spectacular-sidecar), never from a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "APPEND_PATHS": __import__("llmengine_site.openapi_paths", fromlist=["INFERENCE_PATHS"]).INFERENCE_PATHS,
 }
 

@@ -3,9 +3,10 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
-from llmengine_site import health
+from llmengine_site import health, landing
 
 urlpatterns = [
+    path("", landing.landing, name="landing"),
     path("healthcheck", health.alive),
     path("healthz", health.alive),
     path("readyz", health.ready),

@@ -117,3 +117,33 @@ def test_viewer_sees_the_endpoint_without_actions(open_console, viewer, failing_
     page.goto(live_server.url + reverse("admin:endpoints_modelendpoint_changelist"))
     assert page.locator("select[name=action] option[value=rebuild_selected]").count() == 0
     shot(page, "08-viewer-endpoint-list")
+
+
+def test_docs_render_the_api_operations_without_internet(browser, live_server):
+    """/docs and the landing page with every request off this machine refused: swagger-ui and its
+    styles come from our static files, so the operations still render."""
+    from urllib.parse import urlsplit
+
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    refused = []
+
+    def only_local(route):
+        if urlsplit(route.request.url).hostname in ("127.0.0.1", "localhost"):
+            return route.continue_()
+        refused.append(route.request.url)
+        return route.abort("internetdisconnected")
+
+    context.route("**/*", only_local)
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    page.goto(live_server.url + "/")
+    assert page.locator("#link-console").get_attribute("href") == "/admin/"
+    shot(page, "00-landing")
+    page.click("#link-docs")
+    page.wait_for_selector(".swagger-ui .opblock")
+    operations = page.locator(".swagger-ui .opblock-summary-path").all_inner_texts()
+    assert len(operations) > 20 and any("/v1/llm/model-endpoints" in path for path in operations)
+    assert page.evaluate("getComputedStyle(document.querySelector('.swagger-ui .opblock')).borderStyle") == "solid"
+    shot(page, "09-api-docs-offline")
+    assert refused == []
+    context.close()
