@@ -1,6 +1,6 @@
 """Operator console for endpoints, their events, bundles and the reference tables.
 
-The admin never writes endpoint rows itself (design §10.5): the endpoint page is read-only and
+The admin never writes endpoint rows itself (docs/design.md#the-admin): the endpoint page is read-only and
 its actions call the services the API calls. Who may run them:
 - `endpoints.change_modelendpoint` ("operate"): rebuild, restart, scale;
 - `endpoints.delete_modelendpoint` ("teardown"): delete (the builder removes the resources).

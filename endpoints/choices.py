@@ -1,4 +1,5 @@
-"""Every status, enum and status group of endpoints and bundles (contract §4). One home."""
+"""Every status, enum and status group of endpoints and bundles
+(docs/wire-contract.md#enumerations). One home."""
 from django.db import models
 
 
@@ -29,7 +30,7 @@ class InferenceFramework(models.TextChoices):
     SGLANG = "sglang"
 
 
-# Frameworks whose LLM endpoints must be streaming (contract §8.1 step 8).
+# Frameworks whose LLM endpoints must be streaming (docs/wire-contract.md#creating-an-llm-endpoint).
 STREAMING_ONLY_FRAMEWORKS = (
     InferenceFramework.TEXT_GENERATION_INFERENCE,
     InferenceFramework.VLLM,

@@ -1,4 +1,4 @@
-"""Hardware for LLM endpoints created without explicit resources (contract §8.3).
+"""Hardware for LLM endpoints created without explicit resources (docs/wire-contract.md#hardware-inference).
 
 Rows of `RecommendedHardware` (editable in the admin) decide: an exact `model_name` row wins;
 otherwise the smallest `gpu_memory_le` row that covers the model's estimated memory.

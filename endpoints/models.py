@@ -1,6 +1,7 @@
 """Model bundles, model endpoints (desired state) and their event history.
 
-The database holds the desired state; the cluster is observed state (design §3). Desired values
+The database holds the desired state; the cluster is observed state
+(docs/design.md#desired-state-and-the-flow-of-a-change). Desired values
 (workers, resources, labels, framework settings) are stored here and returned by the API at
 once; observed numbers come from the cacher through `endpoints.infra_state`.
 """
@@ -73,7 +74,8 @@ class ModelEndpoint(models.Model):
     destination = models.CharField(max_length=255, default="UNKNOWN")
     creation_task_id = models.CharField(max_length=64, blank=True, default="")
     # Every accepted write bumps spec_version; the builder records the version it applied in
-    # synced_version and only moves the status of the version it built (design §3).
+    # synced_version and only moves the status of the version it built
+    # (docs/design.md#desired-state-and-the-flow-of-a-change).
     spec_version = models.PositiveIntegerField(default=1)
     synced_version = models.PositiveIntegerField(default=0)
 
@@ -148,7 +150,8 @@ class EndpointEvent(models.Model):
 
 
 class RecommendedHardware(models.Model):
-    """Hardware for an LLM endpoint created without explicit resources (contract §8.3).
+    """Hardware for an LLM endpoint created without explicit resources
+    (docs/wire-contract.md#hardware-inference).
 
     A row matches by `model_name` exactly, or else by the smallest `gpu_memory_le` (GB) that
     covers the estimated memory of the model.
@@ -179,7 +182,8 @@ class RecommendedHardware(models.Model):
 
 
 class ModelRepository(models.Model):
-    """Model name → Hugging Face repository (contract §9.4), used when no checkpoint is given."""
+    """Model name → Hugging Face repository (docs/wire-contract.md#model-table), used when no
+    checkpoint is given."""
 
     model_name = models.CharField(max_length=255, unique=True)
     hf_repo = models.CharField(max_length=255)

@@ -1,5 +1,5 @@
-"""The cacher/reconciler step (design §3): read the cluster back, make statuses honest,
-re-send work that was lost, prune what has no row, and keep the image caches current.
+"""The cacher/reconciler step (docs/design.md#desired-state-and-the-flow-of-a-change): read the
+cluster back, make statuses honest, re-send work that was lost, prune what has no row, and keep the image caches current.
 
 `reconcile_once` is what `manage.py run_cacher` runs every few seconds; each part is also a
 function of its own for the maintenance commands."""

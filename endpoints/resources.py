@@ -1,4 +1,4 @@
-"""Kubernetes quantities and per-node resource limits (contract §10.6)."""
+"""Kubernetes quantities and per-node resource limits (docs/wire-contract.md#resource-limits)."""
 import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation

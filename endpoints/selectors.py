@@ -1,4 +1,5 @@
-"""Reads of endpoints and bundles, with tenant scoping written once (design §10.1)."""
+"""Reads of endpoints and bundles, with tenant scoping written once
+(docs/design.md#services-selectors-and-actors)."""
 from django.db.models import Q, QuerySet
 
 from endpoints.choices import OrderBy

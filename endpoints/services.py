@@ -1,5 +1,6 @@
 """Writes of endpoints and bundles: validate, write the row, bump `spec_version`, enqueue the
-build after commit (design §3). Raises domain errors from llmengine_site.errors."""
+build after commit (docs/design.md#desired-state-and-the-flow-of-a-change). Raises domain errors
+from llmengine_site.errors."""
 import logging
 from dataclasses import dataclass
 

@@ -1,4 +1,5 @@
-"""Statuses, kinds and status groups of files, jobs and triggers (contract §4). One home."""
+"""Statuses, kinds and status groups of files, jobs and triggers
+(docs/wire-contract.md#enumerations). One home."""
 from django.db import models
 
 
@@ -55,5 +56,6 @@ class OrderBy(models.TextChoices):
     OLDEST = "oldest"
 
 
-# Dataset column pairs a fine-tune accepts (contract §13): prompt/response or input/output.
+# Dataset column pairs a fine-tune accepts (docs/wire-contract.md#fine-tuning): prompt/response or
+# input/output.
 DATASET_COLUMN_PAIRS = (("prompt", "response"), ("input", "output"))

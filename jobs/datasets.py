@@ -1,4 +1,5 @@
-"""Fine-tuning datasets: where they are and whether their header is usable (contract §13).
+"""Fine-tuning datasets: where they are and whether their header is usable
+(docs/wire-contract.md#fine-tuning).
 
 Only the first line is read: a CSV header, or the first JSON object of a JSONL file. A dataset
 is a `file-…` id of the caller's Files, an `s3://` location or an `https://` URL.

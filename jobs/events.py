@@ -1,4 +1,5 @@
-"""Fine-tune events (contract §5.1 L12): what the training job said, readable while it runs.
+"""Fine-tune events (docs/wire-contract.md#fine-tunes-and-model-download): what the training job
+said, readable while it runs.
 
 Sources, merged in time order: the job's status transitions (rows), the training container's
 log (JSON lines `{"timestamp", "message", "level"}`; any other line is an `info` message) and

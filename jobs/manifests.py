@@ -3,7 +3,7 @@
 Guarantees:
 - a job's container environment is the job's own env plus a few variables we name here; the
   control plane's own environment (DATABASE_URL, SECRET_KEY, REDIS_URL, cloud keys …) is never
-  copied into it (contract §21.2 "secret leakage");
+  copied into it (docs/wire-contract.md#secrets-and-user-workloads);
 - the job's config is a ConfigMap mounted read-only as one file at `mount_location`;
 - GPU jobs use the same node selector and toleration as endpoint pods;
 - every object carries `app.kubernetes.io/managed-by: llm-engine` and `llm-engine.io/job-id`

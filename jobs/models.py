@@ -1,7 +1,8 @@
 """Files, fine-tune templates, batch jobs (fine-tunes, batch completions, docker-image batch
 jobs), docker-image batch job bundles and triggers.
 
-Rows are the desired state and the record; the Kubernetes Job is the observed state (design §3).
+Rows are the desired state and the record; the Kubernetes Job is the observed state
+(docs/design.md#desired-state-and-the-flow-of-a-change).
 Every job row stays after its Kubernetes Job is reaped, so history, list and GET keep working.
 """
 from django.db import models
@@ -79,7 +80,8 @@ class FineTuneTemplate(ResourceFields):
 
 
 class DockerImageBatchJobBundle(ResourceFields, Owned):
-    """An image, command and default resources that docker-image batch jobs run (§5.6 D1–D4)."""
+    """An image, command and default resources that docker-image batch jobs run
+    (docs/wire-contract.md#docker-image-batch-jobs)."""
 
     id = models.CharField(primary_key=True, max_length=40, default=ids.batch_job_bundle_id, editable=False)
     name = models.CharField(max_length=255, db_index=True)
@@ -98,7 +100,8 @@ class DockerImageBatchJobBundle(ResourceFields, Owned):
 
 
 class Trigger(Owned):
-    """A cron schedule that launches a docker-image batch job through the gateway (§5.7)."""
+    """A cron schedule that launches a docker-image batch job through the gateway
+    (docs/wire-contract.md#triggers)."""
 
     id = models.CharField(primary_key=True, max_length=40, default=ids.trigger_id, editable=False)
     name = models.CharField(max_length=255, db_index=True)

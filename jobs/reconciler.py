@@ -1,5 +1,5 @@
-"""The jobs step of the cacher (design §3): read Job status back into the rows (contract §14.1),
-serve succeeded fine-tunes, launch jobs whose message was lost, reap finished Jobs after their
+"""The jobs step of the cacher (docs/design.md#job-state-machine): read Job status back into the
+rows (docs/wire-contract.md#job-status), serve succeeded fine-tunes, launch jobs whose message was lost, reap finished Jobs after their
 retention (rows stay), and prune Kubernetes objects that have no row.
 
 `reconcile_jobs(kube)` runs every pass of `manage.py run_cacher`; it raises only InfraError
@@ -49,7 +49,7 @@ def retention() -> timedelta:
 
 
 def status_from_job(job_object: dict) -> tuple[str, str]:
-    """(status, reason) of a Kubernetes Job, per contract §14.1 plus TIMEOUT for a deadline."""
+    """(status, reason) of a Kubernetes Job, as docs/wire-contract.md#job-status says."""
     status = job_object.get("status") or {}
     for condition in status.get("conditions") or []:
         if condition.get("status") != "True":

@@ -1,4 +1,5 @@
-"""Starting fine-tune templates for the common base models of the model table (contract §13).
+"""Starting fine-tune templates for the common base models of the model table
+(docs/wire-contract.md#fine-tuning).
 
 The image is the operator's own training image (none ships with LLM Engine): edit the rows in
 the admin or load a file with `manage.py load_fine_tune_templates`. It must read the JSON

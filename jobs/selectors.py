@@ -1,4 +1,5 @@
-"""Reads of files, jobs, bundles and triggers, with tenant scoping written once (design §6:
+"""Reads of files, jobs, bundles and triggers, with tenant scoping written once
+(docs/design.md#identity-and-ownership:
 a foreign id answers exactly like an unknown one)."""
 from django.db.models import Q, QuerySet
 from django.urls import NoReverseMatch, reverse

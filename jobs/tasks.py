@@ -1,4 +1,5 @@
-"""Dramatiq actors of the jobs app: a few lines each over a service (design §10.2)."""
+"""Dramatiq actors of the jobs app: a few lines each over a service
+(docs/design.md#services-selectors-and-actors)."""
 import dramatiq
 
 from llmengine_site.actors import RETRY_OPTIONS, converge

@@ -1,4 +1,4 @@
-"""Who is calling (design §6).
+"""Who is calling (docs/design.md#identity-and-ownership).
 
 The credential is the HTTP Basic username (password ignored) or a Bearer token, as the
 official client sends it. In `trust-username` mode the credential *is* the user and team id;

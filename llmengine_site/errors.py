@@ -1,6 +1,6 @@
-"""Domain errors and the one exception handler that maps them to HTTP (design §10.6).
+"""Domain errors and the one exception handler that maps them to HTTP (docs/design.md#errors).
 
-Bodies follow the contract (§3): `{"detail": "<message>"}` for handled errors, 422 with a
+Bodies follow docs/wire-contract.md#http-conventions: `{"detail": "<message>"}` for handled errors, 422 with a
 FastAPI-style list for malformed input, and `{"error", "timestamp", "request_id"}` for the
 unexpected (logged with its traceback).
 """
@@ -51,7 +51,8 @@ class TooManyRequests(DomainError):
 
 
 def validation_detail(errors, loc=("body",)) -> list[dict]:
-    """DRF's nested error dict → FastAPI's list of `{"loc", "msg", "type"}` (contract §3)."""
+    """DRF's nested error dict → FastAPI's list of `{"loc", "msg", "type"}`
+    (docs/wire-contract.md#http-conventions)."""
     items: list[dict] = []
     if isinstance(errors, dict):
         for field, value in errors.items():

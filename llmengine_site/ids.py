@@ -1,4 +1,4 @@
-"""Opaque prefixed ids, generated in one place (contract §20: `end_…`, `bun_…`, `ft-…`, …)."""
+"""Opaque prefixed ids, generated in one place (docs/naming.md#ids)."""
 import secrets
 import uuid
 

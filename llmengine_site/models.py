@@ -1,4 +1,4 @@
-"""API keys: the credential of `api-key` auth mode (design §6)."""
+"""API keys: the credential of `api-key` auth mode (docs/design.md#identity-and-ownership)."""
 import hashlib
 import secrets
 

@@ -1,4 +1,4 @@
-"""API key issue and revoke (design §6)."""
+"""API key issue and revoke (docs/design.md#identity-and-ownership)."""
 from django.utils import timezone
 
 from llmengine_site.auth import forget_api_key

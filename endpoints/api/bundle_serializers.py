@@ -1,4 +1,4 @@
-"""Request bodies of the bundle routes (contract §6.10)."""
+"""Request bodies of the bundle routes (docs/wire-contract.md#model-bundles)."""
 from rest_framework import serializers
 
 from endpoints.api.fields import StrictDictField

@@ -1,4 +1,5 @@
-"""Request bodies of the LLM and generic model-endpoint routes (contract §6.1, §6.2, §6.8)."""
+"""Request bodies of the LLM and generic model-endpoint routes
+(docs/wire-contract.md#llm-model-endpoints, docs/wire-contract.md#generic-model-endpoints)."""
 import json
 
 from django.conf import settings
@@ -15,7 +16,8 @@ from endpoints.api.fields import (
 )
 from endpoints.choices import EndpointType, InferenceFramework, LLMSource, PostInferenceHook, Quantization
 
-# vLLM engine arguments accepted on LLM create/update (contract §6.1), with their JSON types.
+# vLLM engine arguments accepted on LLM create/update (docs/wire-contract.md#llm-model-endpoints),
+# with their JSON types.
 VLLM_ARGS = {
     "max_model_len": int, "max_num_seqs": int, "enforce_eager": bool, "trust_remote_code": bool,
     "pipeline_parallel_size": int, "tensor_parallel_size": int, "quantization": str,

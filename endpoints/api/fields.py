@@ -92,7 +92,8 @@ class CallbackAuthField(StrictDictField):
 
 
 def strip_nulls(data) -> dict:
-    """`null` means "default" on create and "not provided" on update (contract §20)."""
+    """`null` means "default" on create and "not provided" on update
+    (docs/wire-contract.md#null-means-default)."""
     if not isinstance(data, dict):
         raise InvalidRequestBody()
     return {key: value for key, value in data.items() if value is not None}

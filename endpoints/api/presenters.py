@@ -1,4 +1,5 @@
-"""Response bodies of endpoints and bundles (contract §6.8, §6.10)."""
+"""Response bodies of endpoints and bundles (docs/wire-contract.md#generic-model-endpoints,
+docs/wire-contract.md#model-bundles)."""
 from django.conf import settings
 
 from endpoints.choices import BundleFlavor, EndpointType
@@ -59,7 +60,7 @@ def endpoint_body(endpoint: ModelEndpoint, state: dict | None) -> dict:
 
 def llm_endpoint_body(endpoint: ModelEndpoint, state: dict | None) -> dict:
     """GetLLMModelEndpointV1Response. `inference_framework_tag` is the name the official
-    client reads (contract §18.3); both are sent."""
+    client reads (docs/wire-contract.md#parse-traps); both are sent."""
     return {
         "id": endpoint.id,
         "name": endpoint.name,

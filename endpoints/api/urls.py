@@ -11,7 +11,7 @@ urlpatterns = [
 ]
 
 for _version, (_list, _clone, _latest, _detail) in views.BUNDLE_VIEWS.items():
-    # `clone-with-changes` and `latest` come before the id pattern (contract §3).
+    # `clone-with-changes` and `latest` come before the id pattern (docs/wire-contract.md#http-conventions).
     urlpatterns += [
         path(f"v{_version}/model-bundles", _list.as_view()),
         path(f"v{_version}/model-bundles/clone-with-changes", _clone.as_view()),

@@ -1,4 +1,5 @@
-"""Model endpoint and bundle routes (contract §5.1 L1–L5, §5.3 E1–E6, §5.5 B1–B10).
+"""Model endpoint and bundle routes (docs/wire-contract.md#llm-model-endpoints,
+docs/wire-contract.md#generic-model-endpoints, docs/wire-contract.md#model-bundles).
 
 Thin: parse, call a service or selector, render. Every success is a 200 with JSON."""
 from drf_spectacular.utils import OpenApiResponse, extend_schema

@@ -1,5 +1,6 @@
-"""v1 completions: request rules (contract §6.3) and translation to and from each framework's
-own API (contract §7.3). Pure functions; the gateway does the transport.
+"""v1 completions: request rules (docs/wire-contract.md#completions) and translation to and from
+each framework's own API (docs/wire-contract.md#framework-translation). Pure functions; the
+gateway does the transport.
 
 vLLM and SGLang endpoints run their OpenAI-compatible servers, so a v1 completion becomes an
 OpenAI `/v1/completions` call; TGI and LightLLM use `/generate[_stream]`; TensorRT-LLM the

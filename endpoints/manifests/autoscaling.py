@@ -1,8 +1,8 @@
 """Autoscaling objects: KEDA ScaledObject (preferred), plain CPU HPA (fallback), VPA.
 
-KEDA rules (design §4): sync/streaming scale on the gateway's in-flight request count for the
-endpoint (metrics-api trigger, so scale-from-zero needs no Prometheus); async endpoints scale on
-queue depth (SQS, or the Redis list). Activation thresholds are 0: one waiting request or
+KEDA rules (docs/design.md#kubernetes-objects-per-endpoint): sync/streaming scale on the gateway's
+in-flight request count for the endpoint (metrics-api trigger, so scale-from-zero needs no
+Prometheus); async endpoints scale on queue depth (SQS, or the Redis list). Activation thresholds are 0: one waiting request or
 message wakes a `min_workers: 0` endpoint. KEDA trigger metadata values are strings.
 """
 from urllib.parse import urlsplit

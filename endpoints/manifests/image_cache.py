@@ -1,5 +1,6 @@
 """Image-cache DaemonSets: keep the endpoints' images pulled on every node of a GPU type, so a
-new replica starts without a multi-gigabyte pull (design §4, `llm-engine-image-cache-<gpu>`)."""
+new replica starts without a multi-gigabyte pull (docs/design.md#kubernetes-objects-per-endpoint,
+docs/naming.md#kubernetes-objects)."""
 from django.conf import settings
 
 from endpoints.manifests import scheduling

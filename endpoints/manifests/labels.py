@@ -1,4 +1,5 @@
-"""Labels and annotations every endpoint object carries (design §4). One home for the keys.
+"""Labels and annotations every endpoint object carries (docs/naming.md#labels-and-annotations).
+One home for the keys.
 
 Guarantees: every value returned here is a valid Kubernetes label value; a name that is not
 one is replaced by a readable safe form with a hash suffix (so two names never collide) and

@@ -1,4 +1,5 @@
-"""Multi-node endpoints: one LeaderWorkerSet replica = `nodes_per_worker` pods (contract §10.5).
+"""Multi-node endpoints: one LeaderWorkerSet replica = `nodes_per_worker` pods
+(docs/design.md#kubernetes-objects-per-endpoint).
 
 The leader pod runs `main` (Ray head + vLLM server) and the forwarder; worker pods run the
 bundle's `worker_command` (Ray workers). No HPA/KEDA/PDB: a group scales as a whole and the

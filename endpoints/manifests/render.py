@@ -1,4 +1,4 @@
-"""Every Kubernetes object of one endpoint, in apply order (design §4, contract §10).
+"""Every Kubernetes object of one endpoint, in apply order (docs/design.md#kubernetes-objects-per-endpoint).
 
 Guarantees:
 - Pure: the result depends only on the spec, the three flags and settings read at call time.

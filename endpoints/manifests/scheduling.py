@@ -1,4 +1,4 @@
-"""Where GPU pods may run (design §4, the guide's node label table)."""
+"""Where GPU pods may run (docs/design.md#kubernetes-objects-per-endpoint, the guide's node label table)."""
 from django.conf import settings
 
 ACCELERATOR_LABEL = "k8s.amazonaws.com/accelerator"

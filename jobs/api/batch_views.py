@@ -1,5 +1,6 @@
 """Batch completions, docker-image batch job bundles and jobs, triggers, and the legacy batch
-job routes (contract §5.1 L14, §5.2 V3–V6, §5.6, §5.7 R1–R5). Thin: parse, call, render."""
+job routes (docs/wire-contract.md#batch-completions, docs/wire-contract.md#docker-image-batch-jobs,
+docs/wire-contract.md#triggers). Thin: parse, call, render."""
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView

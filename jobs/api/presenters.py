@@ -1,4 +1,4 @@
-"""Response bodies (contract §5.1, §5.6, §5.7, §6.6, §6.11)."""
+"""Response bodies (docs/wire-contract.md#routes)."""
 from jobs.models import BatchJob, DockerImageBatchJobBundle, File, Trigger
 
 

@@ -1,5 +1,5 @@
-"""Request bodies of the files, fine-tune, batch and trigger routes (contract §6.6, §6.7, §6.11).
-Nulls are stripped before validation: `null` means "default" (contract §20)."""
+"""Request bodies of the files, fine-tune, batch and trigger routes (docs/wire-contract.md#routes).
+Nulls are stripped before validation: `null` means "default" (docs/wire-contract.md#null-means-default)."""
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -49,7 +49,8 @@ class ModelConfigField(StrictDictField):
         return config
 
 
-@extend_schema_field({"type": "object", "description": "prompts and sampling settings (contract §6.7)"})
+# The body's `content` (docs/wire-contract.md#batch-completions).
+@extend_schema_field({"type": "object", "description": "prompts and sampling settings"})
 class ContentField(serializers.Field):
     """v1 content (an object with `prompts`) or, in v2, a list of completion/chat requests."""
 

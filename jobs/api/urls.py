@@ -1,5 +1,6 @@
 """Routes of the jobs app. Included before the endpoints routes, so the fixed path
-`v1/llm/model-endpoints/download` wins over `v1/llm/model-endpoints/<name>` (contract §3)."""
+`v1/llm/model-endpoints/download` wins over `v1/llm/model-endpoints/<name>`
+(docs/wire-contract.md#http-conventions)."""
 from django.urls import path
 
 from jobs.api import batch_views, views

@@ -1,4 +1,5 @@
-"""Files, fine-tune and model-download routes (contract §5.1 L8–L13, §5.7 F1–F5).
+"""Files, fine-tune and model-download routes (docs/wire-contract.md#fine-tunes-and-model-download,
+docs/wire-contract.md#files).
 
 Thin: parse, call a service or selector, render. Every success is a 200 with JSON."""
 from rest_framework import serializers

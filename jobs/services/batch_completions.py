@@ -1,4 +1,4 @@
-"""Batch completions v1 and v2 (contract §5.1 L14, §5.2 V3–V6, §14.2–14.3): a vLLM batch
+"""Batch completions v1 and v2 (docs/wire-contract.md#batch-completions): a vLLM batch
 image run as a Kubernetes Job with the request mounted at `/opt/config.json`.
 
 Both versions write the same row, so v2 GET/cancel also work for jobs created through v1."""
@@ -108,7 +108,7 @@ def batch_completion_set_priority(job: BatchJob, priority: str | None) -> BatchJ
 
 
 def batch_completion_body(job: BatchJob) -> dict:
-    """`BatchCompletionsJob` (contract §6.7)."""
+    """`BatchCompletionsJob` (docs/wire-contract.md#batch-completions)."""
     return {
         "job_id": job.id,
         "input_data_path": job.input_data_path,

@@ -1,4 +1,4 @@
-"""Docker-image batch job bundles and jobs (contract §5.6 D1–D4, J4–J7, §14.1)."""
+"""Docker-image batch job bundles and jobs (docs/wire-contract.md#docker-image-batch-jobs)."""
 from endpoints.images import full_image
 from endpoints.services import check_image_exists
 from jobs import selectors

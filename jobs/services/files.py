@@ -1,4 +1,4 @@
-"""Uploaded files (contract §5.7 F1–F5, §15), done right: opaque `file-…` ids, the original
+"""Uploaded files (docs/wire-contract.md#files), done right: opaque `file-…` ids, the original
 filename kept in the row, content stored byte for byte, owner-scoped reads."""
 from django.conf import settings
 from django.db import transaction

@@ -1,4 +1,5 @@
-"""Fine-tunes (contract §5.1 L8–L13, §13): validate, create the job, serve the result.
+"""Fine-tunes (docs/wire-contract.md#fine-tunes-and-model-download,
+docs/wire-contract.md#fine-tuning): validate, create the job, serve the result.
 
 Guarantees: nothing is created unless every check passes; the training job gets the dataset
 locations, hyperparameters and output location in its mounted config and no control-plane

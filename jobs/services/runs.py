@@ -1,6 +1,7 @@
 """The Kubernetes Job behind every job row: create the row, launch, record status, cancel, reap.
 
-Flow (design §3): a service writes the row (PENDING) and sends `jobs.sync` after commit; the
+Flow (docs/design.md#desired-state-and-the-flow-of-a-change): a service writes the row (PENDING)
+and sends `jobs.sync` after commit; the
 actor calls `job_sync`, which applies the ConfigMap and Job once (idempotent: server-side apply)
 or, for a cancelled job, deletes them. The reconciler re-runs `job_sync` for rows whose message
 was lost and reads status back with `job_record_status`.

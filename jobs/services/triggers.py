@@ -1,4 +1,4 @@
-"""Triggers (contract §5.7 R1–R5, §14.5): a CronJob that POSTs a docker-image batch job
+"""Triggers (docs/wire-contract.md#triggers): a CronJob that POSTs a docker-image batch job
 request to the gateway on schedule, with a credential of its own.
 
 Guarantees: the credential is an API key issued for the trigger alone (name `trigger <id>`),

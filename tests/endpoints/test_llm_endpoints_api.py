@@ -1,4 +1,4 @@
-"""LLM model endpoint routes (contract §5.1 L1–L5) as a caller sees them."""
+"""LLM model endpoint routes (docs/wire-contract.md#llm-model-endpoints) as a caller sees them."""
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext

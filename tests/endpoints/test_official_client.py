@@ -1,4 +1,5 @@
-"""The official `scale-llm-engine==0.0.0b45` client against a live server (contract §18)."""
+"""The official `scale-llm-engine==0.0.0b45` client against a live server
+(docs/wire-contract.md#the-official-client)."""
 import pytest
 from llmengine import Model
 from llmengine.errors import NotFoundError

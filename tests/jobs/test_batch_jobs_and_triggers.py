@@ -1,5 +1,6 @@
 """Docker-image batch job bundles and jobs, triggers as CronJobs with their own credential, and
-the reconciler's status mapping, reaping and pruning (contract §5.6, §5.7, §14)."""
+the reconciler's status mapping, reaping and pruning
+(docs/wire-contract.md#docker-image-batch-jobs, docs/wire-contract.md#triggers, docs/wire-contract.md#job-status)."""
 from datetime import timedelta
 
 import pytest

@@ -1,4 +1,5 @@
-"""The official `scale-llm-engine==0.0.0b45` client against a live server (contract §18.2):
+"""The official `scale-llm-engine==0.0.0b45` client against a live server
+(docs/wire-contract.md#the-official-client):
 files, fine-tunes, batch completions and model download, end to end with the fake Kubernetes
 API (the Job controller played by the test) and moto's S3."""
 import io

@@ -1,4 +1,4 @@
-"""Launch commands per framework (contract §8.2, §9): flags, weights, and shell safety."""
+"""Launch commands per framework (docs/wire-contract.md#launch-commands): flags, weights, and shell safety."""
 import json
 import os
 import shlex

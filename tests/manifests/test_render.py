@@ -1,4 +1,4 @@
-"""Kubernetes objects per endpoint (design §4, contract §10): what the cluster gets."""
+"""Kubernetes objects per endpoint (docs/design.md#kubernetes-objects-per-endpoint): what the cluster gets."""
 import dataclasses
 import json
 
