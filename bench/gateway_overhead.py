@@ -64,6 +64,7 @@ class RemoteModelServer:
 def _serve(protocol: str, delay: float, pipe) -> None:
     server = ModelServer(protocol, delay=delay)
     server.state.requests = _Discard()  # the bench sends many thousands of requests
+    server.state.chunked_streams = True  # kept-alive streams, as vLLM and TGI answer
     server.start()
     pipe.send(server.url)
     signal.pause()

@@ -18,6 +18,7 @@ class ModelServerState:
         self.delay = delay
         self.failures: list[int] = []
         self.die_mid_stream = False
+        self.chunked_streams = False
         self.healthy = True
         self.requests: list[tuple[str, dict]] = []
         self.lock = threading.Lock()
@@ -64,20 +65,30 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def _stream(self, events: list[str]) -> None:
+        """Server-sent events. By default the stream is delimited by closing the connection; with
+        `chunked_streams` it is sent in chunked transfer encoding on a kept-alive connection, as
+        uvicorn-served vLLM and TGI's router answer (the benchmark uses that)."""
+        chunked = self.state.chunked_streams
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
-        self.send_header("Connection", "close")
+        self.send_header("Transfer-Encoding" if chunked else "Connection", "chunked" if chunked else "close")
         self.end_headers()
         for index, event in enumerate(events):
             if self.state.die_mid_stream and index == 1:
                 self.wfile.flush()
                 self.connection.shutdown(2)
+                self.close_connection = True
                 return
-            self.wfile.write(f"data: {event}\n\n".encode())
+            data = f"data: {event}\n\n".encode()
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data) if chunked else data)
             self.wfile.flush()
             if self.state.delay:
                 time.sleep(self.state.delay / max(len(events), 1))
-        self.close_connection = True
+        if chunked:
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        else:
+            self.close_connection = True
 
     def _body(self) -> dict:
         length = int(self.headers.get("Content-Length") or 0)
