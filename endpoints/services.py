@@ -58,6 +58,10 @@ def endpoint_record_status(endpoint_id: str, spec_version: int | None, new_statu
             status=new_status, status_reason=reason, last_updated_at=timezone.now()
         )
         EndpointEvent.objects.create(endpoint_id=endpoint_id, old_status=old_status, new_status=new_status, reason=reason)
+        name = endpoint.name
+    from endpoints.inference.routing import forget
+
+    transaction.on_commit(lambda: forget(endpoint_id, name))  # the gateway answers by the new status
     return True
 
 

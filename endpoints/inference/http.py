@@ -86,7 +86,7 @@ def api(view):
         except RequestShapeError as exc:
             return json_response({"detail": exc.errors}, status=422)
         except UpstreamFailure as exc:
-            return json_response({"detail": exc.detail}, status=exc.status)
+            return json_response({"detail": exc.detail}, status=exc.status, headers=exc.headers)
         except Exception as exc:  # one place maps every error to the contract's bodies
             response = error_response(exc)
             if response is None:

@@ -35,6 +35,7 @@ class Route:
     max_workers: int
     per_worker: int
     task_expires_seconds: int
+    status_reason: str = ""
 
     def visible_to(self, team_id: str) -> bool:
         return self.owner == team_id or (self.public and self.is_llm)
@@ -60,6 +61,7 @@ def route_for(endpoint) -> Route:
         routes=tuple(spec.get("routes") or ()) + tuple(spec.get("extra_routes") or ()),
         status=endpoint.status, min_workers=endpoint.min_workers, max_workers=endpoint.max_workers,
         per_worker=endpoint.per_worker, task_expires_seconds=endpoint.task_expires_seconds or 86400,
+        status_reason=endpoint.status_reason,
     )
 
 

@@ -13,8 +13,8 @@ from endpoints.choices import EndpointType
 from endpoints.frameworks.completions import RequestShapeError
 from endpoints.inference import demand, routing
 from endpoints.inference.http import api, authenticate, json_body, json_response
-from endpoints.inference.transport import UpstreamFailure, post_json
-from endpoints.inference.views import _event_stream, _sse, open_upstream_stream
+from endpoints.inference.transport import UpstreamFailure
+from endpoints.inference.views import _event_stream, _sse, call_upstream, open_upstream_stream
 from endpoints.task_results import read_task, record_submitted
 from llmengine_site import ids
 from llmengine_site.errors import InvalidRequest, ObjectNotFound
@@ -61,12 +61,8 @@ async def sync_task(request):
     body = _predict_request(json_body(request))
     if route.endpoint_type == EndpointType.ASYNC:
         raise InvalidRequest(f"Unsupported inference type: {route.name} is async; use /v1/async-tasks")
-    await demand.begin(route.id)
-    try:
-        status, payload = await post_json(route.base_url + _path(route, body, route.predict_route), body.get("args"),
-                                          deadline_seconds=float(body.get("timeout_seconds") or 10.0))
-    finally:
-        await demand.end(route.id)
+    status, payload = await call_upstream(route, route.base_url + _path(route, body, route.predict_route),
+                                          body.get("args"), deadline_seconds=float(body.get("timeout_seconds") or 10.0))
     if status == 200:
         return json_response({"status": "SUCCESS", "result": {"result": json.dumps(payload)}, "traceback": None,
                               "status_code": 200})

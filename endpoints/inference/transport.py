@@ -90,6 +90,7 @@ class UpstreamFailure(Exception):
     status: int
     detail: str
     payload: object = None
+    headers: dict | None = None
 
 
 def _backoff(attempt: int) -> float:
@@ -103,10 +104,12 @@ def _decode(raw: bytes):
         return raw.decode(errors="replace")
 
 
-async def _retrying(send_once, deadline_seconds: float):
+async def _retrying(send_once, deadline_seconds: float, readiness=None):
     """Call `send_once()` until it returns a result (not None), retrying with backoff while it
     returns None (a 429/503 answer: its status is passed through `last`) or raises a transport
-    error; UpstreamFailure once the deadline would pass."""
+    error; UpstreamFailure once the deadline would pass. `readiness` (optional) is asked after
+    each failed attempt whether anything that could answer is on its way (its `check()` raises
+    UpstreamFailure when not) and says what the wait is for (`waiting_for`)."""
     deadline = time.monotonic() + deadline_seconds
     attempt, last = 0, None
     while True:
@@ -116,14 +119,16 @@ async def _retrying(send_once, deadline_seconds: float):
                 return result
         except TRANSPORT_ERRORS as exc:
             last = exc
+        if readiness is not None and last != 429:
+            await readiness.check()
         pause = _backoff(attempt)
         if time.monotonic() + pause > deadline:
-            raise _failure(last, deadline_seconds)
+            raise _failure(last, deadline_seconds, getattr(readiness, "waiting_for", ""))
         attempt += 1
         await asyncio.sleep(pause)
 
 
-async def post_json(url: str, body, *, deadline_seconds: float) -> tuple[int, object]:
+async def post_json(url: str, body, *, deadline_seconds: float, readiness=None) -> tuple[int, object]:
     """POST `body`, retrying 429/503/connection errors until the deadline. Returns the status
     and decoded body of the first other answer; raises UpstreamFailure at the deadline."""
 
@@ -134,12 +139,17 @@ async def post_json(url: str, body, *, deadline_seconds: float) -> tuple[int, ob
             return None, response.status
         return (response.status, _decode(raw)), None
 
-    return await _retrying(once, deadline_seconds)
+    return await _retrying(once, deadline_seconds, readiness)
 
 
-def _failure(last, deadline_seconds: float) -> UpstreamFailure:
+def _failure(last, deadline_seconds: float, waiting_for: str = "") -> UpstreamFailure:
     if last == 429:
         return UpstreamFailure(429, "Too many concurrent requests: the endpoint is saturated, retry later")
+    if waiting_for:
+        return UpstreamFailure(
+            503, f"No replica of the endpoint answered within {deadline_seconds:g} seconds; waited for {waiting_for}. "
+                 "Retry later, or check the endpoint's status"
+        )
     return UpstreamFailure(
         503, f"No replica of the endpoint answered within {deadline_seconds:g} seconds (it may be scaling up "
              "from zero, or failing: check its status)"
@@ -181,7 +191,7 @@ class Stream:
             self.response.close()
 
 
-async def open_stream(url: str, body, *, deadline_seconds: float) -> Stream:
+async def open_stream(url: str, body, *, deadline_seconds: float, readiness=None) -> Stream:
     """Open a streaming POST, retrying before the first byte like `post_json`."""
 
     async def once():
@@ -191,4 +201,4 @@ async def open_stream(url: str, body, *, deadline_seconds: float) -> Stream:
             return None, response.status
         return Stream(response), None
 
-    return await _retrying(once, deadline_seconds)
+    return await _retrying(once, deadline_seconds, readiness)

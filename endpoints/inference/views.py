@@ -10,6 +10,7 @@ from django.http import StreamingHttpResponse
 from endpoints.choices import EndpointType, InferenceFramework
 from endpoints.frameworks import completions as v1
 from endpoints.inference import demand, jsonio, routing
+from endpoints.inference.readiness import Readiness
 from endpoints.inference.http import api, authenticate, json_body, json_response, run_db
 from endpoints.inference.transport import UpstreamFailure, open_stream, post_json
 from endpoints.selectors import llm_endpoints_visible_to
@@ -66,17 +67,25 @@ async def completions_sync(request):
     return json_response({"request_id": request_id, "output": output}, headers=_overhead_header(started, upstream_seconds))
 
 
-async def _call(route, path: str, completion, *, stream: bool):
+async def call_upstream(route, url: str, body, *, deadline_seconds: float):
+    """POST to the endpoint with the request counted as demand, waiting (retrying) only while
+    something that could answer is on its way (see `readiness`)."""
+    readiness = Readiness(route)
+    await readiness.before_first_attempt()
     await demand.begin(route.id)
     try:
-        upstream_started = time.perf_counter()
-        status, payload = await post_json(
-            route.base_url + path, v1.framework_request(completion, route.framework, route.served_model, stream=stream),
-            deadline_seconds=settings.LLME_INFERENCE_DEADLINE_SECONDS,
-        )
-        return status, payload, time.perf_counter() - upstream_started
+        return await post_json(url, body, deadline_seconds=deadline_seconds, readiness=readiness)
     finally:
         await demand.end(route.id)
+
+
+async def _call(route, path: str, completion, *, stream: bool):
+    upstream_started = time.perf_counter()
+    status, payload = await call_upstream(
+        route, route.base_url + path, v1.framework_request(completion, route.framework, route.served_model, stream=stream),
+        deadline_seconds=settings.LLME_INFERENCE_DEADLINE_SECONDS,
+    )
+    return status, payload, time.perf_counter() - upstream_started
 
 
 async def _legacy_completions(route, body: dict, started: float):
@@ -115,10 +124,13 @@ def _event_stream(generator) -> StreamingHttpResponse:
 async def open_upstream_stream(route, url: str, body, *, deadline_seconds: float, on_error):
     """Open an upstream stream with the request counted as demand. A non-200 answer is read and
     handed to `on_error(status, payload)`, which raises; demand is released on any failure (on
-    success the caller's event generator releases it when the stream ends)."""
+    success the caller's event generator releases it when the stream ends). Waits (retries) only
+    while something that could answer is on its way (see `readiness`)."""
+    readiness = Readiness(route)
+    await readiness.before_first_attempt()
     await demand.begin(route.id)
     try:
-        upstream = await open_stream(url, body, deadline_seconds=deadline_seconds)
+        upstream = await open_stream(url, body, deadline_seconds=deadline_seconds, readiness=readiness)
         if upstream.status != 200:
             payload = await upstream.body()
             await upstream.close()
@@ -194,13 +206,10 @@ def _openai_proxy(path: str, *, chat: bool):
         upstream_body["model"] = route.served_model
         if body.get("stream"):
             return await _openai_stream(route, path, upstream_body)
-        await demand.begin(route.id)
-        try:
-            upstream_started = time.perf_counter()
-            status, payload = await post_json(route.base_url + path, upstream_body, deadline_seconds=settings.LLME_INFERENCE_DEADLINE_SECONDS)
-            upstream_seconds = time.perf_counter() - upstream_started
-        finally:
-            await demand.end(route.id)
+        upstream_started = time.perf_counter()
+        status, payload = await call_upstream(route, route.base_url + path, upstream_body,
+                                              deadline_seconds=settings.LLME_INFERENCE_DEADLINE_SECONDS)
+        upstream_seconds = time.perf_counter() - upstream_started
         if status != 200:
             _openai_error(status, payload)
         if isinstance(payload, dict):
