@@ -47,10 +47,56 @@ def credential_from_header(header: str) -> str | None:
         try:
             decoded = base64.b64decode(value, validate=True).decode("utf-8")
         except (binascii.Error, UnicodeDecodeError) as exc:
-            raise exceptions.AuthenticationFailed("Invalid authentication credentials") from exc
+            raise exceptions.AuthenticationFailed(
+                f"{AUTH_FAILED}: the Basic credentials are not valid base64 of `username:password`; "
+                f"{expected_credentials()}") from exc
         username, _, _password = decoded.partition(":")
         return username
     return None
+
+
+AUTH_FAILED = "Could not authenticate user"
+NOT_AUTHENTICATED = "No authentication was passed in"
+
+
+def expected_credentials() -> str:
+    """What this gateway expects, in the words a 401 uses."""
+    if settings.LLME_AUTH_MODE == "trust-username":
+        return ("this gateway runs in trust-username mode: the HTTP Basic username (e.g. `-u test-user-id:`) "
+                "or the Bearer token is your user id (1 to 255 characters); the password is ignored")
+    return ("this gateway runs in api-key mode: send an API key (issued in the console or by "
+            "`manage.py create_api_key`) as the HTTP Basic username (`-u <key>:`, password empty) "
+            "or as a Bearer token (`Authorization: Bearer <key>`)")
+
+
+def _basic_parts(header: str) -> tuple[str, str] | None:
+    scheme, _, value = header.strip().partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        username, _, password = base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return username, password
+
+
+def failure_detail(header: str) -> str:
+    """The 401 detail for credentials that were refused: what was wrong, what is expected. May
+    read the database (to tell a key sent in the password field); runs only on a refusal."""
+    expected = expected_credentials()
+    parts = _basic_parts(header)
+    if parts is None and header.strip().lower().startswith("basic"):
+        return f"{AUTH_FAILED}: the Basic credentials are not valid base64 of `username:password`; {expected}"
+    username, password = parts or (credential_from_header(header) or "", "")
+    if settings.LLME_AUTH_MODE == "trust-username":
+        problem = "the username is empty" if not username else "the username is longer than 255 characters"
+        return f"{AUTH_FAILED}: {problem}; {expected}"
+    if password and len(password) <= MAX_CREDENTIAL_LENGTH and _caller_for_api_key(password) is not None:
+        return (f"{AUTH_FAILED}: the API key was sent as the password; put it in the username "
+                f"(`-u <key>:`), the password is ignored; {expected}")
+    if not username:
+        return f"{AUTH_FAILED}: no API key was given (the username is empty); {expected}"
+    return f"{AUTH_FAILED}: the credential is not a valid API key (or it was revoked); {expected}"
 
 
 def caller_for_credential(credential: str) -> Caller | None:
@@ -97,7 +143,7 @@ class CredentialAuthentication(authentication.BaseAuthentication):
             return None
         caller = caller_for_credential(credential)
         if caller is None:
-            raise exceptions.AuthenticationFailed("Could not authenticate user")
+            raise exceptions.AuthenticationFailed(failure_detail(header))
         return caller, credential
 
     def authenticate_header(self, request):

@@ -87,14 +87,19 @@ def error_response(exc) -> Response | None:
     if isinstance(exc, DomainError):
         return Response({"detail": exc.detail}, status=exc.status_code)
     if isinstance(exc, exceptions.NotAuthenticated):
+        from llmengine_site.auth import NOT_AUTHENTICATED, expected_credentials
+
         return Response(
-            {"detail": "No authentication was passed in"},
+            {"detail": f"{NOT_AUTHENTICATED}: {expected_credentials()}"},
             status=status.HTTP_401_UNAUTHORIZED,
             headers={"WWW-Authenticate": "Bearer"},
         )
     if isinstance(exc, exceptions.AuthenticationFailed):
+        from llmengine_site.auth import AUTH_FAILED, expected_credentials
+
+        detail = str(exc.detail)
         return Response(
-            {"detail": "Could not authenticate user"},
+            {"detail": detail if detail.startswith(AUTH_FAILED) else f"{AUTH_FAILED}: {expected_credentials()}"},
             status=status.HTTP_401_UNAUTHORIZED,
             headers={"WWW-Authenticate": "Basic"},
         )

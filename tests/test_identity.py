@@ -1,4 +1,5 @@
 """Who is calling: Basic username or Bearer token, in trust-username and api-key modes."""
+import base64
 import io
 
 import pytest
@@ -10,7 +11,8 @@ from tests.fixtures_api import basic
 def test_no_credentials_answers_401_with_the_contract_body(api):
     response = api.get("/v1/llm/model-endpoints")
     assert response.status_code == 401
-    assert response.json() == {"detail": "No authentication was passed in"}
+    # The contract's body, followed (issue 13) by what this gateway expects.
+    assert response.json()["detail"].startswith("No authentication was passed in: this gateway runs in")
     assert response["WWW-Authenticate"] == "Bearer"
 
 
@@ -31,12 +33,16 @@ def test_empty_username_is_refused(api, settings):
     settings.LLME_AUTH_MODE = "trust-username"
     response = api.get("/v1/llm/model-endpoints", HTTP_AUTHORIZATION=basic(""))
     assert response.status_code == 401
-    assert response.json() == {"detail": "Could not authenticate user"}
+    assert response.json()["detail"] == (
+        "Could not authenticate user: the username is empty; this gateway runs in trust-username mode: the HTTP "
+        "Basic username (e.g. `-u test-user-id:`) or the Bearer token is your user id (1 to 255 characters); "
+        "the password is ignored")
 
 
 def test_malformed_basic_header_is_401(api):
     response = api.get("/v1/llm/model-endpoints", HTTP_AUTHORIZATION="Basic !!!not-base64")
     assert response.status_code == 401
+    assert "not valid base64 of `username:password`" in response.json()["detail"]
 
 
 @pytest.fixture
@@ -61,7 +67,35 @@ def test_api_key_mode_accepts_an_issued_key_and_owns_by_its_team(api, api_key_mo
 def test_api_key_mode_refuses_a_username(api, api_key_mode):
     response = api.get("/v1/llm/model-endpoints", HTTP_AUTHORIZATION=basic("test-user-id"))
     assert response.status_code == 401
-    assert response.json() == {"detail": "Could not authenticate user"}
+    detail = response.json()["detail"]
+    assert detail.startswith("Could not authenticate user: the credential is not a valid API key")
+    assert "api-key mode" in detail and "HTTP Basic username (`-u <key>:`" in detail and "Bearer <key>" in detail
+
+
+def test_api_key_mode_says_when_the_key_was_sent_as_the_password(api, api_key_mode):
+    key = _create_key()
+    for username in ("", "alice"):
+        header = "Basic " + base64.b64encode(f"{username}:{key}".encode()).decode()
+        response = api.get("/v1/llm/model-endpoints", HTTP_AUTHORIZATION=header)
+        assert response.status_code == 401
+        assert "the API key was sent as the password; put it in the username (`-u <key>:`)" in response.json()["detail"]
+    response = api.get("/v1/llm/model-endpoints", HTTP_AUTHORIZATION="Basic " + base64.b64encode(b":wrong").decode())
+    assert "no API key was given (the username is empty)" in response.json()["detail"]
+
+
+def test_the_inference_fast_path_gives_the_same_hints(gateway, settings):
+    import httpx
+
+    settings.LLME_AUTH_MODE = "api-key"
+    key = _create_key()
+    url = f"{gateway}/v1/llm/completions-sync?model_endpoint_name=llama-7b"
+    body = {"prompt": "x", "max_new_tokens": 1, "temperature": 0}
+    guide = httpx.post(url, json=body, auth=("test-user-id", ""))
+    assert guide.status_code == 401 and "the credential is not a valid API key" in guide.json()["detail"]
+    swapped = httpx.post(url, json=body, auth=("", key))
+    assert swapped.status_code == 401 and "the API key was sent as the password" in swapped.json()["detail"]
+    missing = httpx.post(url, json=body)
+    assert missing.status_code == 401 and "api-key mode" in missing.json()["detail"]
 
 
 def test_keys_are_stored_hashed_and_revoked_keys_stop_working(api, api_key_mode):

@@ -17,7 +17,7 @@ from rest_framework import exceptions
 from endpoints.frameworks.completions import RequestShapeError
 from endpoints.inference import jsonio
 from endpoints.inference.transport import UpstreamFailure
-from llmengine_site.auth import Caller, caller_for_credential, credential_from_header
+from llmengine_site.auth import Caller, caller_for_credential, credential_from_header, failure_detail
 from llmengine_site.errors import error_response, internal_error_body
 
 logger = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ async def authenticate(request) -> Caller:
                 _callers.clear()  # misses are cached too: random credentials must not grow memory
             _callers[credential] = (now + CALLER_TTL_SECONDS, caller)
     if caller is None:
-        raise exceptions.AuthenticationFailed()
+        raise exceptions.AuthenticationFailed(await run_db(failure_detail, header))
     return caller
 
 
