@@ -37,6 +37,23 @@ def test_binary_file_is_stored_intact_and_content_says_it_is_binary(owner):
     assert owner.get(f"/v1/files/{file_id}").json()["size"] == 256
     response = owner.get(f"/v1/files/{file_id}/content")
     assert response.status_code == 400 and "binary" in response.json()["detail"]
+    assert f"download it from the console: /admin/jobs/file/?q={file_id}" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(("text", "encoding"), [
+    ("prompt,response\nCafé “quoted” – naïve,ok €5\n", "cp1252"),
+    ("prompt,response\nhéllo wörld,ça va\n", "latin-1"),
+    ("prompt,response\nZażółć gęślą jaźń,ok\n", "cp1250"),
+    ("prompt,response\nПривет, как дела у тебя сегодня?,Спасибо, всё хорошо.\n", "cp1251"),
+    ("prompt,response\n日本語のテキスト,こんにちは\n", "shift_jis"),
+    ("prompt,response\nhi,there\n", "utf-16"),
+    ("\ufeffprompt,response\nhi,there\n", "utf-8"),
+])
+def test_text_in_any_common_encoding_is_returned_decoded(owner, text, encoding):
+    file_id = upload(owner, "data.csv", text.encode(encoding))
+    response = owner.get(f"/v1/files/{file_id}/content")
+    assert response.status_code == 200, response.json()
+    assert response.json()["content"] == text.lstrip("\ufeff")
 
 
 def test_oversized_upload_is_refused_naming_the_limit(owner, settings):

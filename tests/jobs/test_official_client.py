@@ -44,6 +44,12 @@ def test_file_upload_get_list_download_delete(llmengine_client, tmp_path):
     assert File.list().files == []
 
 
+def test_a_windows_1252_csv_from_a_spreadsheet_reads_back_through_file_download(llmengine_client, tmp_path):
+    text = "prompt,response\r\nCafé “menu” – what's in it?,Crème brûlée for €5\r\nnaïve façade,Größe\r\n"
+    file_id = upload(tmp_path, "spreadsheet.csv", text.encode("cp1252"))
+    assert File.download(file_id).content == text
+
+
 def test_two_uploads_with_the_same_filename_get_two_ids_and_keep_both_contents(llmengine_client, tmp_path):
     first = upload(tmp_path, "data.csv", b"prompt,response\na,b\n")
     (tmp_path / "again").mkdir()
