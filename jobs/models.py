@@ -135,6 +135,9 @@ class BatchJob(ResourceFields, Owned):
     completed_at = models.DateTimeField(null=True, blank=True)
     launched_at = models.DateTimeField(null=True, blank=True)
     reaped_at = models.DateTimeField(null=True, blank=True, help_text="When its Kubernetes objects were removed")
+    cancel_requested_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="When its owner cancelled it: a fine-tune then leaves the API's list (the row keeps its history)")
 
     image = models.CharField(max_length=1024)
     command = models.JSONField(default=list)

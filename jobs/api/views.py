@@ -12,7 +12,7 @@ from jobs import events, selectors
 from jobs.api.presenters import file_body, fine_tune_body
 from jobs.api.serializers import CreateFineTuneSerializer, ModelDownloadSerializer
 from jobs.choices import JobKind
-from jobs.services import files, fine_tunes, runs
+from jobs.services import files, fine_tunes
 
 # Multipart framing around the file part; the limit is on the file, not the envelope.
 MULTIPART_SLACK_BYTES = 64 * 1024
@@ -51,7 +51,8 @@ class FineTuneListView(APIView):
     request_serializers = {"post": CreateFineTuneSerializer}
 
     def get(self, request):
-        jobs = selectors.jobs_owned_by(request.user, JobKind.FINE_TUNE)
+        # Cancelled fine-tunes leave the list, as upstream's clients expect (the row stays).
+        jobs = selectors.jobs_owned_by(request.user, JobKind.FINE_TUNE).filter(cancel_requested_at__isnull=True)
         return Response({"jobs": [fine_tune_body(job) for job in jobs]})
 
     def post(self, request):
@@ -69,7 +70,7 @@ class FineTuneCancelView(APIView):
         # The client sends a JSON `null` body; there is nothing to read. Unknown ids answer
         # `success: false`, as upstream does, rather than 404.
         job = selectors.jobs_owned_by(request.user, JobKind.FINE_TUNE).filter(pk=fine_tune_id).first()
-        return Response({"success": bool(job) and runs.job_cancel(job)})
+        return Response({"success": bool(job) and fine_tunes.fine_tune_cancel(job)})
 
 
 class FineTuneEventsView(APIView):

@@ -9,13 +9,14 @@ import logging
 import re
 
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
 from endpoints.images import full_image
 from endpoints.manifests.labels import label_value
 from jobs import datasets, selectors, storage
-from jobs.choices import JobKind, JobStatus
-from jobs.models import BatchJob, FineTuneTemplate
+from jobs.choices import ACTIVE_STATUSES, JobKind, JobStatus
+from jobs.models import BatchJob, FineTuneTemplate, JobEvent
 from jobs.services.runs import check_job_resources, job_create
 from llmengine_site.auth import Caller
 from llmengine_site.errors import InvalidRequest, ObjectNotFound, UpstreamUnavailable
@@ -121,6 +122,26 @@ def fine_tune_create(caller: Caller, data: dict) -> BatchJob:
         storage=template.storage, gpus=template.gpus, gpu_type=template.gpu_type,
         fine_tuned_model=name, output_location=output,
     )
+
+
+def fine_tune_cancel(job: BatchJob) -> bool:
+    """Cancel a fine-tune as upstream's clients expect: a running one stops (CANCELLED), a
+    finished one has its Kubernetes Job objects removed (its weights and any endpoint it
+    produced stay). Either way it leaves `GET /v1/llm/fine-tunes`; the row, its status and its
+    events stay for `GET /v1/llm/fine-tunes/{id}` and the console. Always True."""
+    from jobs.services.runs import _send_sync, job_cancel
+
+    with transaction.atomic():
+        if job.status in ACTIVE_STATUSES:
+            job_cancel(job)
+        job.refresh_from_db(fields=["status"])
+        if BatchJob.objects.filter(pk=job.pk, cancel_requested_at__isnull=True).update(cancel_requested_at=timezone.now()):
+            if job.status != JobStatus.CANCELLED:
+                JobEvent.objects.create(job=job, old_status=job.status, new_status=job.status,
+                                        reason="cancelled after it finished: Kubernetes objects removed, weights "
+                                               "and endpoint kept; no longer listed")
+            _send_sync(job.pk)
+    return True
 
 
 def fine_tune_serve(job: BatchJob) -> str:

@@ -88,7 +88,8 @@ def job_sync(job_id: str, kube: KubeClient | None = None) -> str:
     if job is None:
         return "gone"
     kube = kube or get_kube()
-    if job.status == JobStatus.CANCELLED:
+    if job.status == JobStatus.CANCELLED or (job.cancel_requested_at and job.status in TERMINAL_STATUSES
+                                              and job.reaped_at is None):
         return "reaped" if job_reap(job, kube) else "nothing to do"
     if job.status != JobStatus.PENDING or job.launched_at is not None:
         return "nothing to do"

@@ -89,15 +89,43 @@ def test_fine_tune_events_are_readable_while_it_runs(llmengine_client, tmp_path,
     assert any(message.startswith("status RUNNING") for message in messages)
 
 
-def test_fine_tune_cancel_keeps_the_job_listed_as_cancelled(llmengine_client, tmp_path, k8s_api):
+def test_fine_tune_cancel_removes_the_job_from_the_list_and_keeps_its_history(llmengine_client, tmp_path, k8s_api):
+    """As upstream's clients and integration tests expect (issue 13 changed this: the job used
+    to stay listed as CANCELLED)."""
     created = FineTune.create(model="mistral-7b", training_file=upload(tmp_path, "t.csv", DATASET), hyperparameters=None)
+    kept = FineTune.create(model="mistral-7b", training_file=upload(tmp_path, "k.csv", DATASET), hyperparameters=None)
     job_sync(created.id)
     assert FineTune.cancel(created.id).success is True
     job_sync(created.id)  # what the actor does after commit
-    assert k8s_jobs(k8s_api) == {}
-    assert FineTune.get(created.id).status == "CANCELLED"
-    assert [(j.id, j.status) for j in FineTune.list().jobs] == [(created.id, "CANCELLED")]
+    assert set(k8s_jobs(k8s_api)) == set()
+    assert FineTune.get(created.id).status == "CANCELLED"  # the row and its history stay
+    assert [j.id for j in FineTune.list().jobs] == [kept.id]
+    assert BatchJob.objects.filter(pk=created.id, status="CANCELLED").exists()
+    assert FineTune.cancel(created.id).success is True  # again: still cancelled
     assert FineTune.cancel("ft-unknown").success is False
+
+
+def test_cancelling_a_finished_fine_tune_succeeds_and_keeps_weights_and_endpoint(llmengine_client, tmp_path, k8s_api,
+                                                                               bucket):
+    from endpoints.models import ModelEndpoint
+
+    created = FineTune.create(model="llama-2-7b", training_file=upload(tmp_path, "t.csv", DATASET), suffix="done")
+    job_sync(created.id)
+    finish_job(k8s_api, created.id)
+    reconcile_jobs(get_kube())
+    job = BatchJob.objects.get(pk=created.id)
+    assert job.status == "SUCCESS" and job.served_endpoint_id.startswith("end_")
+    s3 = boto3.client("s3", region_name="us-west-2")
+    prefix = job.output_location.removeprefix(f"s3://{BUCKET}/")
+    s3.put_object(Bucket=BUCKET, Key=f"{prefix}/model.safetensors", Body=b"weights")
+    assert FineTune.cancel(created.id).success is True
+    job_sync(created.id)
+    assert k8s_jobs(k8s_api) == {}
+    assert FineTune.list().jobs == []
+    assert FineTune.get(created.id).status == "SUCCESS"
+    assert ModelEndpoint.objects.filter(pk=job.served_endpoint_id).exists()
+    assert set(Model.download(job.fine_tuned_model).urls) == {"model.safetensors"}
+    assert "cancelled after it finished" in BatchJob.objects.get(pk=created.id).events.last().reason
 
 
 def test_succeeded_fine_tune_is_served_and_its_weights_download(llmengine_client, tmp_path, k8s_api, bucket):
