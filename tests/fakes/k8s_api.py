@@ -10,7 +10,10 @@ What it does like the real API server (and what tests may rely on):
   PATCH as server-side apply (creates when absent) or JSON merge patch (also used for
   strategic merge patch); DELETE (404 with a `Status` body; cascades to pods selected by a
   Deployment/DaemonSet/StatefulSet/Job, and to everything inside a deleted Namespace);
-- `Status` error bodies shaped like the real ones; pod logs; bearer-token checks.
+- `Status` error bodies shaped like the real ones; pod logs; bearer-token checks;
+- `/version`, and watches (`?watch=true`: a chunked stream of ADDED/MODIFIED/DELETED events after
+  the given resourceVersion, as helm uses to wait for hook Jobs); optionally TLS
+  (`FakeKubernetesServer(tls=(certfile, keyfile))`), as in-cluster clients require.
 
 Simplifications (documented so nobody mistakes them for Kubernetes behaviour): server-side
 apply merges the applied fields over the stored object (no managedFields, so a field dropped
@@ -20,6 +23,7 @@ methods (`mark_deployment_available`, `add_pod_for_deployment`, `set_status`, `a
 """
 import copy
 import json
+import ssl
 import threading
 import time
 import uuid
@@ -29,6 +33,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
+from tests.fakes import k8s_protobuf
 from tests.fakes.k8s_objects import build_pod, matches_field_selector, matches_label_selector, merge_patch, now_iso
 
 # group/version -> [(plural, kind, namespaced)]. Built-in APIs are always served.
@@ -49,6 +54,11 @@ BUILTIN_RESOURCES = {
     "autoscaling/v2": [("horizontalpodautoscalers", "HorizontalPodAutoscaler", True)],
     "autoscaling/v1": [("horizontalpodautoscalers", "HorizontalPodAutoscaler", True)],
     "scheduling.k8s.io/v1": [("priorityclasses", "PriorityClass", False)],
+    "networking.k8s.io/v1": [("networkpolicies", "NetworkPolicy", True)],
+    "rbac.authorization.k8s.io/v1": [
+        ("roles", "Role", True), ("rolebindings", "RoleBinding", True),
+        ("clusterroles", "ClusterRole", False), ("clusterrolebindings", "ClusterRoleBinding", False),
+    ],
 }
 # Groups that exist only when their CRDs are installed (see `install_crd`).
 CRD_RESOURCES = {
@@ -148,6 +158,8 @@ class FakeKubernetesApi:
             self.installed: set[str] = set()
             self.failures: list[Failure] = []
             self.requests: list[RecordedRequest] = []
+            # (revision, type, group/version, plural, namespace, object): what watches replay.
+            self.events: list[tuple[int, str, str, str, str, dict]] = []
             self.revision = 1000
             for group_version in crds:
                 self.install_crd(group_version)
@@ -191,6 +203,7 @@ class FakeKubernetesApi:
             obj = self._require(resource, namespace or "", name)
             obj["status"] = copy.deepcopy(status)
             self._bump(obj)
+            self._record("MODIFIED", resource, obj)
             return copy.deepcopy(obj)
 
     def mark_deployment_available(self, namespace: str, name: str, replicas: int | None = None) -> dict:
@@ -323,7 +336,7 @@ class FakeKubernetesApi:
 
     def delete(self, resource: Resource, namespace: str, name: str, body: dict | None) -> dict:
         stored = self._require(resource, namespace, name)
-        del self.store[self._key(resource, namespace, name)]
+        self._remove(self._key(resource, namespace, name))
         if (body or {}).get("propagationPolicy") != "Orphan":
             self._delete_dependents(stored, namespace)
         return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
@@ -393,6 +406,7 @@ class FakeKubernetesApi:
         obj["apiVersion"], obj["kind"] = resource.group_version, resource.kind
         self._bump(obj)
         self.store[key] = obj
+        self._record("ADDED", resource, obj)
         return obj
 
     def _store_update(self, resource, namespace, name, stored, updated) -> dict:
@@ -403,13 +417,41 @@ class FakeKubernetesApi:
             updated["metadata"]["generation"] = stored["metadata"].get("generation", 1) + 1
         self._bump(updated)
         self.store[self._key(resource, namespace, name)] = updated
+        self._record("MODIFIED", resource, updated)
         return updated
+
+    def _record(self, event_type: str, resource: Resource, obj: dict) -> None:
+        namespace = obj["metadata"].get("namespace", "") if resource.namespaced else ""
+        self.events.append((self.revision, event_type, resource.group_version, resource.plural,
+                            namespace, copy.deepcopy(obj)))
+        del self.events[:-5000]  # watches only need the recent past
+
+    def _remove(self, key) -> None:
+        obj = self.store.pop(key)
+        self.revision += 1
+        self.events.append((self.revision, "DELETED", key[0], key[1], key[2], copy.deepcopy(obj)))
+
+    def watch_events(self, resource: Resource, namespace: str | None, since: int,
+                     label_selector: str | None, field_selector: str | None) -> "list[tuple[int, str, dict]]":
+        """Events after revision `since` that a watch with these selectors would see."""
+        found = []
+        for revision, event_type, gv, plural, ns, obj in self.events:
+            if revision <= since or (gv, plural) != (resource.group_version, resource.plural):
+                continue
+            if namespace and ns != namespace:
+                continue
+            if not matches_label_selector(obj["metadata"].get("labels") or {}, label_selector):
+                continue
+            if not matches_field_selector(obj, field_selector):
+                continue
+            found.append((revision, event_type, copy.deepcopy(obj)))
+        return found
 
     def _delete_dependents(self, owner: dict, namespace: str) -> None:
         kind = owner["kind"]
         if kind == "Namespace":
             for key in [k for k in self.store if k[2] == owner["metadata"]["name"]]:
-                del self.store[key]
+                self._remove(key)
             return
         if kind in WORKLOAD_KINDS:
             selector = (owner.get("spec", {}).get("selector") or {}).get("matchLabels") or {}
@@ -422,11 +464,12 @@ class FakeKubernetesApi:
         for key, obj in list(self.store.items()):
             labels = obj["metadata"].get("labels") or {}
             if key[:3] == ("v1", "pods", namespace) and all(labels.get(k) == v for k, v in selector.items()):
-                del self.store[key]
+                self._remove(key)
 
 
 # -------------------------------------------------------------------- routing
 NOT_FOUND_PAGE = "404 page not found"  # what the real server answers for an unserved group
+SERVER_VERSION = {"major": "1", "minor": "29", "gitVersion": "v1.29.0", "platform": "linux/amd64"}
 VERBS = ["create", "delete", "get", "list", "patch", "update", "watch"]
 
 
@@ -460,6 +503,10 @@ def group_list(api: "FakeKubernetesApi") -> dict:
 def route(api: "FakeKubernetesApi", method: str, path: str, query: dict, body, content_type: str):
     """Dispatch one request to the store; returns (HTTP status, JSON body or plain text)."""
     parts = [part for part in path.split("/") if part]
+    if parts == ["version"]:
+        return 200, SERVER_VERSION
+    if parts[:2] == ["openapi", "v3"]:
+        return openapi_v3(api, "/".join(parts[2:]))
     if parts == ["api"]:
         return 200, {"kind": "APIVersions", "versions": ["v1"]}
     if parts == ["apis"]:
@@ -509,6 +556,49 @@ def route(api: "FakeKubernetesApi", method: str, path: str, query: dict, body, c
     return 405, status_body(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
 
 
+def watched_collection(api: "FakeKubernetesApi", path: str):
+    """(resource, namespace or None) of a collection path such as
+    `/apis/batch/v1/namespaces/x/jobs`, or None when it names no served collection."""
+    parts = [part for part in path.split("/") if part]
+    if len(parts) >= 3 and parts[0] == "api":
+        group_version, rest = parts[1], parts[2:]
+    elif len(parts) >= 4 and parts[0] == "apis":
+        group_version, rest = f"{parts[1]}/{parts[2]}", parts[3:]
+    else:
+        return None
+    namespace = None
+    if rest[0] == "namespaces" and len(rest) == 3:
+        namespace, rest = rest[1], rest[2:]
+    if len(rest) != 1:
+        return None
+    resource = api.resource(group_version, rest[0])
+    return (resource, namespace) if resource else None
+
+
+def openapi_v3(api: "FakeKubernetesApi", group_path: str):
+    """OpenAPI v3 discovery, reduced to what clients read from it: which kinds accept the
+    `fieldValidation` parameter (all of them here, so kubectl and helm leave validation to the
+    server instead of downloading schemas). No object schemas are served."""
+    served = api.served()
+    paths = {("api/" if "/" not in gv else "apis/") + gv: gv for gv in served}
+    if not group_path:
+        return 200, {"paths": {path: {"serverRelativeURL": f"/openapi/v3/{path}?hash=fake"} for path in paths}}
+    group_version = paths.get(group_path)
+    if group_version is None:
+        return 404, NOT_FOUND_PAGE
+    group, _, version = group_version.rpartition("/")
+    document = {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": SERVER_VERSION["gitVersion"]},
+                "paths": {}}
+    for plural, kind, namespaced in served[group_version]:
+        scope = "namespaces/{namespace}/" if namespaced else ""
+        operation = {"x-kubernetes-group-version-kind": {"group": group, "version": version, "kind": kind},
+                     "parameters": [{"name": "fieldValidation", "in": "query", "schema": {"type": "string"}}],
+                     "responses": {}}
+        document["paths"][f"/{group_path}/{scope}{plural}"] = {"post": operation}
+        document["paths"][f"/{group_path}/{scope}{plural}/{{name}}"] = {"put": operation, "patch": operation}
+    return 200, document
+
+
 def route_status(api, resource, method, namespace, name, body):
     """The `/status` subresource: only `status` changes through it."""
     stored = api.get(resource, namespace, name)
@@ -549,7 +639,13 @@ class Handler(BaseHTTPRequestHandler):
         content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip()
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         body = None
-        if raw:
+        if raw and content_type == "application/vnd.kubernetes.protobuf":
+            try:
+                body = k8s_protobuf.decode(raw)
+            except (ValueError, IndexError) as error:
+                self._send(415, status_body(415, "UnsupportedMediaType", str(error)))
+                return
+        elif raw:
             body = yaml.safe_load(raw) if content_type.endswith("yaml") else json.loads(raw)
         with api.lock:
             api.requests.append(RecordedRequest(method, url.path, query, content_type, body))
@@ -563,8 +659,13 @@ class Handler(BaseHTTPRequestHandler):
         if failure is not None:
             self._send(failure.status, failure_body(failure))
             return
-        if api.token and self.headers.get("Authorization") != f"Bearer {api.token}":
+        scheme, _, credential = (self.headers.get("Authorization") or "").partition(" ")
+        # The scheme is case-insensitive (the Python client's in-cluster config sends "bearer").
+        if api.token and (scheme.lower() != "bearer" or credential != api.token):
             self._send(401, status_body(401, "Unauthorized", "Unauthorized"))
+            return
+        if method == "GET" and query.get("watch") in ("true", "1"):
+            self._watch(api, url.path, query)
             return
         try:
             with api.lock:
@@ -572,6 +673,46 @@ class Handler(BaseHTTPRequestHandler):
         except ApiError as error:
             code, payload = error.code, error.body
         self._send(code, payload)
+
+    def _watch(self, api: FakeKubernetesApi, path: str, query: dict) -> None:
+        """A watch: events after `resourceVersion` (all current objects first when it is absent
+        or "0"), as chunked JSON lines, until `timeoutSeconds` or the client goes away."""
+        target = watched_collection(api, path)
+        if target is None:
+            self._send(404, status_body(404, "NotFound", "the server could not find the requested resource"))
+            return
+        resource, namespace = target
+        labels, fields = query.get("labelSelector"), query.get("fieldSelector")
+        deadline = time.monotonic() + min(float(query.get("timeoutSeconds") or 300), 300)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        pending: list[tuple[str, dict]] = []
+        with api.lock:
+            since = int(query.get("resourceVersion") or 0)
+            if since == 0:
+                listed = api.list(resource, namespace, labels, fields)["items"]
+                pending = [("ADDED", {**obj, "apiVersion": resource.group_version, "kind": resource.kind})
+                           for obj in listed]
+                since = api.revision
+        try:
+            while time.monotonic() < deadline:
+                with api.lock:
+                    events = api.watch_events(resource, namespace, since, labels, fields)
+                for revision, event_type, obj in events:
+                    pending.append((event_type, obj))
+                    since = revision
+                for event_type, obj in pending:
+                    data = json.dumps({"type": event_type, "object": obj}).encode() + b"\n"
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+                self.wfile.flush()
+                pending = []
+                time.sleep(0.1)
+            self.wfile.write(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError, OSError):
+            pass
+        self.close_connection = True
 
     @staticmethod
     def _take_failure(api: FakeKubernetesApi, method: str, path: str):
@@ -605,14 +746,28 @@ class FakeKubernetesServer(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, api: FakeKubernetesApi | None = None):
+    def __init__(self, api: FakeKubernetesApi | None = None, tls: tuple[str, str] | None = None):
         super().__init__(("127.0.0.1", 0), Handler)
         self.api = api or FakeKubernetesApi()
+        self.tls = tls
+        if tls:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            # The handshake happens in the request's thread, so a slow client blocks nobody.
+            self.socket = context.wrap_socket(self.socket, server_side=True, do_handshake_on_connect=False)
         self.thread = threading.Thread(target=self.serve_forever, name="fake-k8s-api", daemon=True)
+
+    def finish_request(self, request, client_address):
+        if self.tls:
+            try:
+                request.do_handshake()
+            except (ssl.SSLError, OSError):
+                return
+        super().finish_request(request, client_address)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.server_address[1]}"
 
     def start(self) -> "FakeKubernetesServer":
         self.thread.start()

@@ -243,3 +243,23 @@ class ModelServer:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m tests.fakes.model_servers tgi --port 5005`: a model server as a process, the
+    stand-in for a framework image in pods run by the fake kubelet (tests/fakes/kubelet.py)."""
+    import argparse
+    import os
+    import signal
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("protocol", choices=("tgi", "vllm", "echo"))
+    parser.add_argument("--port", type=int, required=True)
+    args, _ignored = parser.parse_known_args(argv)  # the image's own launch flags do not apply
+    server = ModelServer(args.protocol, port=args.port)
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    server.httpd.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,701 @@
+"""A small kubelet (and the controllers around it) for the fake API server: it runs the pods of
+Deployments and Jobs as native processes, so a chart installed on the fake cluster really runs.
+
+What it does as Kubernetes would (and what tests may rely on):
+- one network namespace per pod (see tests/fakes/netns.py), shared by the pod's containers;
+  the pod reaches the host's services through relays on its own loopback (`host_ports`), the
+  API server at https://127.0.0.1:443 (KUBERNETES_SERVICE_HOST/PORT), and every Service by its
+  DNS names (`<svc>.<ns>.svc.cluster.local`, written to the pod's /etc/hosts, as cluster DNS
+  would answer) through relays to a ready backend pod (kube-proxy);
+- one mount namespace and root per container: the host's /usr and /etc, the Python install and
+  the repository (also at /app, the image's WORKDIR) bound read-only, empty /opt, /run, /tmp and
+  /var; the pod's volumes (emptyDir, configMap, secret, projected service-account token) mounted
+  where the spec says; the service-account token, CA and namespace at
+  /var/run/secrets/kubernetes.io/serviceaccount unless automounting is off; EKS's pod identity
+  webhook (a web-identity token and AWS_ROLE_ARN) for service accounts with an
+  `eks.amazonaws.com/role-arn` annotation; read-only root when the container asks for it;
+- the environment: the image's ENV, env (value, $(VAR) references, secretKeyRef,
+  configMapKeyRef, fieldRef), envFrom, HOSTNAME and KUBERNETES_SERVICE_*; a missing Secret or key
+  keeps the container waiting with CreateContainerConfigError;
+- the user of the pod or container securityContext (else the image's USER);
+- readiness from the probe (httpGet, tcpSocket, exec) run inside the pod; Deployment status
+  (ready/available replicas, Available condition) and Job status (succeeded/failed, Complete
+  or Failed after backoffLimit) written back; Pod objects with container statuses and restarts;
+- containers of Deployment pods are restarted when they exit; a changed pod template replaces
+  the pods; a deleted Deployment or Job takes its pods.
+
+Images are not pulled: `images` maps an image to how it runs here, either `OUR_IMAGE` (the
+project's own image: its command runs natively in the project's venv with the Dockerfile's ENV,
+WORKDIR, USER and CMD) or an argv that stands for the image (a fake model server). Any other
+image stays in ErrImagePull. No scheduler: nodeSelectors and resources are not checked, and
+DaemonSets (which select GPU nodes this host does not have) are not run.
+"""
+import base64
+import copy
+import hashlib
+import json
+import os
+import re
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.fakes.k8s_api import ApiError, FakeKubernetesApi
+from tests.fakes.k8s_objects import now_iso
+from tests.fakes.netns import NetworkNamespace, Relay, host_connect
+
+ROOT = Path(__file__).resolve().parents[2]
+OUR_IMAGE = "our-image"
+API_PORT_IN_POD = 443
+SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+EKS_TOKEN_DIR = "/var/run/secrets/eks.amazonaws.com/serviceaccount"
+ROLE_ARN_ANNOTATION = "eks.amazonaws.com/role-arn"
+
+
+class ContainerConfigError(Exception):
+    """What the kubelet reports as CreateContainerConfigError (a missing Secret or key)."""
+
+
+def dockerfile_config(path: Path = ROOT / "Dockerfile") -> dict:
+    """ENV, WORKDIR, USER and CMD of the project's Dockerfile (the image's config)."""
+    config = {"env": {}, "workdir": "/", "user": None, "cmd": []}
+    logical, current = [], ""
+    for line in path.read_text().splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        current += " " + stripped.rstrip("\\").strip()
+        if not stripped.endswith("\\"):
+            logical.append(current.strip())
+            current = ""
+    for instruction in logical:
+        keyword, _, rest = instruction.partition(" ")
+        keyword = keyword.upper()
+        if keyword == "ENV":
+            for token in shlex.split(rest):
+                name, _, value = token.partition("=")
+                config["env"][name] = value
+        elif keyword == "WORKDIR":
+            config["workdir"] = rest.strip()
+        elif keyword == "USER":
+            config["user"] = rest.strip()
+        elif keyword == "CMD":
+            config["cmd"] = json.loads(rest)
+    return config
+
+
+def expand(value: str, env: dict) -> str:
+    """Kubernetes' $(VAR) expansion: defined variables are replaced, $$ escapes, others stay."""
+    return re.sub(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)",
+                  lambda m: "$" if m.group(0) == "$$" else env.get(m.group(1), m.group(0)), value)
+
+
+@dataclass
+class Container:
+    name: str
+    spec: dict
+    log_path: Path
+    process: subprocess.Popen | None = None
+    ready: bool = False
+    restarts: int = 0
+    exit_code: int | None = None
+    waiting_reason: str | None = None
+    waiting_message: str | None = None
+    next_start: float = 0.0
+    next_probe: float = 0.0
+
+
+@dataclass
+class Pod:
+    name: str
+    namespace: str
+    owner: tuple[str, str, str]  # (kind, namespace, name)
+    template_hash: str
+    spec: dict
+    labels: dict
+    uid: str
+    directory: Path
+    netns: NetworkNamespace
+    containers: list[Container]
+    relays: dict = field(default_factory=dict)
+    phase: str = "Pending"
+    stopped: bool = False
+    counted: bool = False  # a finished Job pod already counted in the Job's status
+
+    @property
+    def ready(self) -> bool:
+        return self.phase == "Running" and all(c.ready for c in self.containers)
+
+
+class Kubelet:
+    def __init__(self, api: FakeKubernetesApi, *, api_port: int, ca_cert: Path, token: str,
+                 workdir: Path, images: dict, host_ports: dict[int, int] | None = None,
+                 host_aliases: dict[str, str] | None = None, python: str = sys.executable):
+        self.api = api
+        self.api_port = api_port
+        self.ca_cert = Path(ca_cert).read_text()
+        self.token = token
+        self.workdir = Path(workdir)
+        self.images = images
+        self.host_ports = dict(host_ports or {})
+        self.host_aliases = dict(host_aliases or {})
+        self.venv_bin = str(Path(python).parent)
+        self.python = python
+        self.image_config = dockerfile_config()
+        self.pods: dict[str, Pod] = {}
+        self.services: dict[tuple[str, str], str] = {}  # (namespace, name) -> address
+        self.service_index = 0
+        self.lock = threading.RLock()
+        self.running = False
+        self.thread: threading.Thread | None = None
+        self.errors: list[str] = []
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> "Kubelet":
+        self.running = True
+        self.thread = threading.Thread(target=self._loop, name="fake-kubelet", daemon=True)
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.running = False
+        if self.thread:
+            self.thread.join(timeout=30)
+        with self.lock:
+            for pod in list(self.pods.values()):
+                self._stop_pod(pod, grace=5)
+
+    def _loop(self) -> None:
+        while self.running:
+            try:
+                self.sync()
+            except Exception as error:  # keep the node alive; the test reads `errors`
+                self.errors.append(f"{type(error).__name__}: {error}")
+            time.sleep(0.3)
+
+    def sync(self) -> None:
+        with self.lock:
+            self._sync_services()
+            self._sync_deployments()
+            self._sync_jobs()
+            for pod in list(self.pods.values()):
+                self._run_containers(pod)
+                self._report_pod(pod)
+
+    # ------------------------------------------------------------------ queries for tests
+    def pods_of(self, namespace: str, label_selector: dict) -> list[Pod]:
+        with self.lock:
+            return [pod for pod in self.pods.values() if pod.namespace == namespace
+                    and all(pod.labels.get(k) == v for k, v in label_selector.items())]
+
+    def logs(self) -> str:
+        """Every container's log, for a failing test's report."""
+        parts = []
+        with self.lock:
+            for pod in self.pods.values():
+                for container in pod.containers:
+                    text = container.log_path.read_text(errors="replace") if container.log_path.exists() else ""
+                    parts.append(f"----- {pod.namespace}/{pod.name} [{container.name}] "
+                                 f"restarts={container.restarts} ready={container.ready}\n{text[-6000:]}")
+        return "\n".join(parts + [f"kubelet error: {e}" for e in self.errors[-20:]])
+
+    # ------------------------------------------------------------------ controllers
+    def _sync_deployments(self) -> None:
+        deployments = {(d["metadata"]["namespace"], d["metadata"]["name"]): d for d in self.api.objects("Deployment")}
+        for pod in list(self.pods.values()):
+            kind, namespace, name = pod.owner
+            if kind == "Deployment":
+                deployment = deployments.get((namespace, name))
+                if deployment is None or template_hash(deployment) != pod.template_hash:
+                    self._stop_pod(pod)
+        for (namespace, name), deployment in deployments.items():
+            wanted = deployment["spec"].get("replicas", 1)
+            current = [p for p in self.pods.values() if p.owner == ("Deployment", namespace, name)]
+            for pod in current[wanted:]:
+                self._stop_pod(pod)
+            for _ in range(wanted - len(current)):
+                self._start_pod(deployment, ("Deployment", namespace, name), template_hash(deployment))
+            current = [p for p in self.pods.values() if p.owner == ("Deployment", namespace, name)]
+            ready = sum(1 for pod in current if pod.ready)
+            available = ready >= min(wanted, 1) if wanted else True
+            status = {
+                "observedGeneration": deployment["metadata"].get("generation", 1),
+                "replicas": len(current), "updatedReplicas": len(current),
+                "readyReplicas": ready, "availableReplicas": ready,
+                "unavailableReplicas": max(len(current) - ready, 0),
+                "conditions": [{"type": "Available", "status": "True" if available else "False",
+                                "reason": "MinimumReplicasAvailable" if available else "MinimumReplicasUnavailable"}],
+            }
+            self._set_status_if_changed("apps/v1", deployment, status)
+
+    def _sync_jobs(self) -> None:
+        jobs = {(j["metadata"]["namespace"], j["metadata"]["name"]): j for j in self.api.objects("Job")}
+        for pod in list(self.pods.values()):
+            kind, namespace, name = pod.owner
+            if kind == "Job" and (namespace, name) not in jobs:
+                self._stop_pod(pod)
+        for (namespace, name), job in jobs.items():
+            status = copy.deepcopy(job.get("status") or {})
+            if any(c.get("status") == "True" for c in status.get("conditions", [])):
+                continue
+            pods = [p for p in self.pods.values() if p.owner == ("Job", namespace, name)]
+            finished = [p for p in pods if p.phase in ("Succeeded", "Failed") and not p.counted]
+            for pod in finished:
+                pod.counted = True
+                key = "succeeded" if pod.phase == "Succeeded" else "failed"
+                status[key] = status.get(key, 0) + 1
+            running = [p for p in pods if p.phase not in ("Succeeded", "Failed")]
+            if status.get("succeeded"):
+                status["conditions"] = [{"type": "Complete", "status": "True", "lastTransitionTime": now_iso()}]
+                status["completionTime"] = now_iso()
+            elif status.get("failed", 0) > job["spec"].get("backoffLimit", 6):
+                status["conditions"] = [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded",
+                                         "message": "Job has reached the specified backoff limit"}]
+            elif not running:
+                self._start_pod(job, ("Job", namespace, name), template_hash(job))
+                status.setdefault("startTime", now_iso())
+            status["active"] = len([p for p in self.pods.values() if p.owner == ("Job", namespace, name)
+                                    and p.phase not in ("Succeeded", "Failed")])
+            self._set_status_if_changed("batch/v1", job, status)
+
+    def _set_status_if_changed(self, api_version: str, obj: dict, status: dict) -> None:
+        old = obj.get("status") or {}
+        if strip_times(old) == strip_times(status):
+            return
+        try:
+            self.api.set_status(api_version, obj["kind"], obj["metadata"]["namespace"], obj["metadata"]["name"], status)
+        except (ApiError, KeyError):
+            pass  # deleted meanwhile
+
+    # ------------------------------------------------------------------ services (DNS + kube-proxy)
+    def _sync_services(self) -> None:
+        services = {(s["metadata"]["namespace"], s["metadata"]["name"]): s for s in self.api.objects("Service")}
+        changed = False
+        for key in list(self.services):
+            if key not in services:
+                del self.services[key]
+                changed = True
+        for key in services:
+            if key not in self.services:
+                self.service_index += 1
+                self.services[key] = f"127.77.{self.service_index // 250}.{self.service_index % 250 + 1}"
+                changed = True
+        for pod in self.pods.values():
+            if pod.stopped:
+                continue
+            if changed:
+                self._write_hosts(pod)
+            wanted = {}
+            for key, service in services.items():
+                for port in service["spec"].get("ports", []):
+                    wanted[(self.services[key], port["port"])] = (service, port)
+            for address in [a for a in pod.relays if a[0].startswith("127.77.") and a not in wanted]:
+                pod.relays.pop(address).close()
+            for address, (service, port) in wanted.items():
+                if address not in pod.relays:
+                    pod.relays[address] = Relay(pod.netns, address, self._service_backend(service, port))
+
+    def _service_backend(self, service: dict, port: dict):
+        namespace = service["metadata"]["namespace"]
+        selector = service["spec"].get("selector") or {}
+
+        def connect() -> socket.socket:  # runs in a relay thread: reads a snapshot, takes no lock
+            backends = [p for p in list(self.pods.values()) if p.namespace == namespace and p.ready
+                        and not p.stopped and all(p.labels.get(k) == v for k, v in selector.items())]
+            if not selector or not backends:
+                raise ConnectionRefusedError("no ready endpoints")
+            backend = backends[int(time.monotonic() * 1000) % len(backends)]
+            return backend.netns.connect(("127.0.0.1", resolve_port(backend, port.get("targetPort", port["port"]))))
+        return connect
+
+    def _write_hosts(self, pod: Pod) -> None:
+        lines = ["127.0.0.1\tlocalhost", f"127.0.0.1\t{pod.name}"]
+        lines += [f"{address}\t{name}" for name, address in sorted(self.host_aliases.items())]
+        for (namespace, name), address in sorted(self.services.items()):
+            lines.append(f"{address}\t{name}.{namespace}.svc.cluster.local {name}.{namespace}.svc {name}.{namespace}"
+                         + (f" {name}" if namespace == pod.namespace else ""))
+        # Written in place: the file is bind-mounted into the pod's containers.
+        with open(pod.directory / "hosts", "w") as hosts:
+            hosts.write("\n".join(lines) + "\n")
+
+    # ------------------------------------------------------------------ pods
+    def _start_pod(self, owner_obj: dict, owner: tuple[str, str, str], thash: str) -> None:
+        kind, namespace, owner_name = owner
+        template = copy.deepcopy(owner_obj["spec"]["template"])
+        spec = template["spec"]
+        labels = dict(template.get("metadata", {}).get("labels") or {})
+        if kind == "Deployment":
+            labels["pod-template-hash"] = thash
+            name = f"{owner_name}-{thash[:10]}-{uuid.uuid4().hex[:5]}"
+        else:
+            labels.update({"job-name": owner_name, "batch.kubernetes.io/job-name": owner_name,
+                           "controller-uid": owner_obj["metadata"]["uid"]})
+            name = f"{owner_name}-{uuid.uuid4().hex[:5]}"
+        directory = self.workdir / f"{namespace}.{name}"
+        directory.mkdir(parents=True)
+        containers = [Container(c["name"], c, directory / f"{c['name']}.log") for c in spec["containers"]]
+        pod = Pod(name, namespace, owner, thash, spec, labels, str(uuid.uuid4()), directory,
+                  NetworkNamespace(), containers)
+        self.pods[name] = pod
+        self._write_hosts(pod)
+        pod.relays[("127.0.0.1", API_PORT_IN_POD)] = Relay(
+            pod.netns, ("127.0.0.1", API_PORT_IN_POD), host_connect(("127.0.0.1", self.api_port)))
+        for pod_port, host_port in self.host_ports.items():
+            pod.relays[("127.0.0.1", pod_port)] = Relay(
+                pod.netns, ("127.0.0.1", pod_port), host_connect(("127.0.0.1", host_port)))
+        body = {"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": name, "namespace": namespace, "labels": labels, "uid": pod.uid,
+                             "ownerReferences": [{"kind": "ReplicaSet" if kind == "Deployment" else kind,
+                                                  "name": owner_name, "uid": owner_obj["metadata"]["uid"]}]},
+                "spec": {**spec, "nodeName": "fake-node"}, "status": {"phase": "Pending"}}
+        try:
+            with self.api.lock:
+                self.api.create(self.api.resource_for_kind("v1", "Pod"), namespace, body)
+        except ApiError as error:
+            self.errors.append(f"pod {name}: {error}")
+
+    def _stop_pod(self, pod: Pod, grace: float = 10) -> None:
+        pod.stopped = True
+        for container in pod.containers:
+            stop_process(container.process, grace)
+        for relay in pod.relays.values():
+            relay.close()
+        pod.relays.clear()
+        pod.netns.close()
+        self.pods.pop(pod.name, None)
+        try:
+            with self.api.lock:
+                self.api.delete(self.api.resource_for_kind("v1", "Pod"), pod.namespace, pod.name, None)
+        except ApiError:
+            pass  # already gone with its owner
+        shutil.rmtree(pod.directory, ignore_errors=True)
+
+    def _run_containers(self, pod: Pod) -> None:
+        if pod.stopped or pod.phase in ("Succeeded", "Failed"):
+            return
+        restart = pod.spec.get("restartPolicy", "Always")
+        now = time.monotonic()
+        for container in pod.containers:
+            process = container.process
+            if process is not None and process.poll() is not None:
+                container.exit_code, container.process, container.ready = process.returncode, None, False
+                if restart == "Always" or (restart == "OnFailure" and process.returncode != 0):
+                    container.restarts += 1
+                    container.next_start = now + min(2 ** container.restarts, 10)
+                    container.waiting_reason = "CrashLoopBackOff"
+            if container.process is None and container.exit_code is not None and (
+                    restart == "Never" or (restart == "OnFailure" and container.exit_code == 0)):
+                continue
+            if container.process is None and now >= container.next_start:
+                try:
+                    container.process = self._start_container(pod, container)
+                    container.waiting_reason = container.waiting_message = None
+                    container.next_probe = now + container.spec.get("readinessProbe", {}).get("initialDelaySeconds", 0)
+                except ContainerConfigError as error:
+                    container.waiting_reason, container.waiting_message = "CreateContainerConfigError", str(error)
+                    container.next_start = now + 1
+                except ImageNotRunnable as error:
+                    container.waiting_reason, container.waiting_message = "ErrImagePull", str(error)
+                    container.next_start = now + 5
+        if restart != "Always" and all(c.process is None and c.exit_code is not None for c in pod.containers):
+            pod.phase = "Succeeded" if all(c.exit_code == 0 for c in pod.containers) else "Failed"
+            return
+        if any(c.process is not None for c in pod.containers):
+            pod.phase = "Running"
+        for container in pod.containers:
+            if container.process is not None and now >= container.next_probe:
+                probe = container.spec.get("readinessProbe")
+                container.ready = self._probe(pod, container, probe) if probe else True
+                container.next_probe = now + min((probe or {}).get("periodSeconds", 10), 1)
+
+    def _report_pod(self, pod: Pod) -> None:
+        if pod.stopped and pod.name not in self.pods:
+            return
+        statuses = []
+        for container in pod.containers:
+            if container.process is not None:
+                state = {"running": {"startedAt": now_iso()}}
+            elif container.exit_code is not None and not container.waiting_reason:
+                state = {"terminated": {"exitCode": container.exit_code,
+                                        "reason": "Completed" if container.exit_code == 0 else "Error"}}
+            else:
+                state = {"waiting": {"reason": container.waiting_reason or "ContainerCreating",
+                                     **({"message": container.waiting_message} if container.waiting_message else {})}}
+            statuses.append({"name": container.name, "ready": container.ready, "restartCount": container.restarts,
+                             "image": container.spec.get("image"), "state": state})
+        status = {"phase": pod.phase, "podIP": "127.0.0.1", "containerStatuses": statuses,
+                  "conditions": [{"type": "PodScheduled", "status": "True"},
+                                 {"type": "Ready", "status": "True" if pod.ready else "False"}]}
+        stored = self.api.get_object("Pod", pod.namespace, pod.name)
+        if stored is not None:
+            self._set_status_if_changed("v1", stored, status)
+
+    # ------------------------------------------------------------------ containers
+    def _start_container(self, pod: Pod, container: Container) -> subprocess.Popen:
+        spec = container.spec
+        runs_as = self.images.get(spec.get("image"))
+        if runs_as is None:
+            raise ImageNotRunnable(f"image {spec.get('image')} is not available on this node")
+        ours = runs_as == OUR_IMAGE
+        account = self._service_account(pod)
+        env = {"PATH": f"{self.venv_bin}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+               "HOSTNAME": pod.name,
+               **(self.image_config["env"] if ours else {"HOME": "/tmp"}),
+               "KUBERNETES_SERVICE_HOST": "127.0.0.1", "KUBERNETES_SERVICE_PORT": str(API_PORT_IN_POD),
+               "KUBERNETES_PORT": f"tcp://127.0.0.1:{API_PORT_IN_POD}"}
+        role_arn = ((account or {}).get("metadata", {}).get("annotations") or {}).get(ROLE_ARN_ANNOTATION)
+        if role_arn:
+            env.update(AWS_ROLE_ARN=role_arn, AWS_WEB_IDENTITY_TOKEN_FILE=f"{EKS_TOKEN_DIR}/token",
+                       AWS_STS_REGIONAL_ENDPOINTS="regional")
+        env.update(self._env_from(pod, spec))
+        for item in spec.get("env", []):
+            env[item["name"]] = self._env_value(pod, item, env)
+        if ours:
+            command = [expand(a, env) for a in (spec.get("command") or self.image_config["cmd"])]
+            command += [expand(a, env) for a in spec.get("args", [])]
+            workdir, user = self.image_config["workdir"], self.image_config["user"]
+        else:
+            command, workdir, user = list(runs_as), "/app", None
+        security = {**(pod.spec.get("securityContext") or {}), **(spec.get("securityContext") or {})}
+        if security.get("runAsUser") is not None:
+            user = f"{security['runAsUser']}:{security.get('runAsGroup', security['runAsUser'])}"
+        mounts = self._mounts(pod, spec, account, role_arn)
+        script = container_script(pod.directory / f"root-{container.name}", mounts, workdir, user,
+                                  read_only=bool(security.get("readOnlyRootFilesystem")))
+        log = open(container.log_path, "ab")
+        try:
+            return subprocess.Popen(
+                ["nsenter", f"--net={pod.netns.path}", "--", "unshare", "--mount", "--propagation", "private",
+                 "--", "sh", "-c", script, "container", *command],
+                env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        finally:
+            log.close()
+
+    def _service_account(self, pod: Pod) -> dict | None:
+        name = pod.spec.get("serviceAccountName") or pod.spec.get("serviceAccount") or "default"
+        return self.api.get_object("ServiceAccount", pod.namespace, name)
+
+    def _lookup(self, kind: str, namespace: str, name: str, key: str | None, optional: bool):
+        obj = self.api.get_object(kind, namespace, name)
+        if obj is None:
+            if optional:
+                return None
+            raise ContainerConfigError(f'{kind.lower()} "{name}" not found')
+        data = dict(obj.get("data") or {})
+        if kind == "Secret":
+            data = {k: base64.b64decode(v).decode() for k, v in data.items()}
+        if key is None:
+            return data
+        if key not in data:
+            if optional:
+                return None
+            raise ContainerConfigError(f"couldn't find key {key} in {kind} {namespace}/{name}")
+        return data[key]
+
+    def _env_from(self, pod: Pod, spec: dict) -> dict:
+        env = {}
+        for source in spec.get("envFrom", []):
+            prefix = source.get("prefix", "")
+            for kind, ref_key in (("ConfigMap", "configMapRef"), ("Secret", "secretRef")):
+                if ref_key in source:
+                    ref = source[ref_key]
+                    data = self._lookup(kind, pod.namespace, ref["name"], None, ref.get("optional", False)) or {}
+                    env.update({prefix + k: v for k, v in data.items()})
+        return env
+
+    def _env_value(self, pod: Pod, item: dict, env: dict) -> str:
+        if "value" in item:
+            return expand(str(item["value"]), env)
+        source = item.get("valueFrom") or {}
+        if "secretKeyRef" in source or "configMapKeyRef" in source:
+            kind, ref = ("Secret", source["secretKeyRef"]) if "secretKeyRef" in source else ("ConfigMap", source["configMapKeyRef"])
+            value = self._lookup(kind, pod.namespace, ref["name"], ref["key"], ref.get("optional", False))
+            return value or ""
+        if "fieldRef" in source:
+            path = source["fieldRef"]["fieldPath"]
+            fields = {"metadata.name": pod.name, "metadata.namespace": pod.namespace, "metadata.uid": pod.uid,
+                      "spec.nodeName": "fake-node", "status.podIP": "127.0.0.1", "status.hostIP": "127.0.0.1",
+                      "spec.serviceAccountName": pod.spec.get("serviceAccountName", "default")}
+            label = re.match(r"metadata\.labels\['(.+)'\]", path)
+            return pod.labels.get(label.group(1), "") if label else fields.get(path, "")
+        return ""
+
+    def _mounts(self, pod: Pod, spec: dict, account: dict | None, role_arn: str | None) -> list[tuple[str, str, bool]]:
+        """(source on the host, path in the container, read-only) for every mount."""
+        volumes = {v["name"]: v for v in pod.spec.get("volumes", [])}
+        mounts = []
+        for mount in spec.get("volumeMounts", []):
+            source = self._volume_dir(pod, volumes[mount["name"]])
+            if mount.get("subPath"):
+                source = source / mount["subPath"]
+            mounts.append((str(source), mount["mountPath"], bool(mount.get("readOnly"))))
+        automount = pod.spec.get("automountServiceAccountToken",
+                                 (account or {}).get("automountServiceAccountToken", True))
+        if automount and not any(m[1] == SERVICE_ACCOUNT_DIR for m in mounts):
+            directory = pod.directory / "kube-api-access"
+            write_files(directory, {"token": self.token, "ca.crt": self.ca_cert, "namespace": pod.namespace})
+            mounts.append((str(directory), SERVICE_ACCOUNT_DIR, True))
+        if role_arn:
+            directory = pod.directory / "aws-iam-token"
+            write_files(directory, {"token": f"web-identity-{pod.name}"})
+            mounts.append((str(directory), EKS_TOKEN_DIR, True))
+        mounts.append((str(pod.directory / "hosts"), "/etc/hosts", True))
+        return mounts
+
+    def _volume_dir(self, pod: Pod, volume: dict) -> Path:
+        directory = pod.directory / "volumes" / volume["name"]
+        if directory.exists():
+            return directory
+        if "emptyDir" in volume:
+            directory.mkdir(parents=True)
+            directory.chmod(0o1777)
+        elif "configMap" in volume or "secret" in volume:
+            kind, ref = ("ConfigMap", volume["configMap"]) if "configMap" in volume else ("Secret", volume["secret"])
+            name = ref.get("name") or ref.get("secretName")
+            data = self._lookup(kind, pod.namespace, name, None, ref.get("optional", False)) or {}
+            if ref.get("items"):
+                data = {item["path"]: data[item["key"]] for item in ref["items"] if item["key"] in data}
+            write_files(directory, data)
+        elif "projected" in volume:
+            files = {}
+            for source in volume["projected"].get("sources", []):
+                if "serviceAccountToken" in source:
+                    files[source["serviceAccountToken"]["path"]] = self.token
+                for kind, key in (("ConfigMap", "configMap"), ("Secret", "secret")):
+                    if key in source:
+                        data = self._lookup(kind, pod.namespace, source[key]["name"], None,
+                                            source[key].get("optional", False)) or {}
+                        items = source[key].get("items")
+                        files.update({i["path"]: data[i["key"]] for i in items} if items else data)
+            write_files(directory, files)
+        else:
+            raise ContainerConfigError(f"volume {volume['name']}: type not supported by the fake kubelet")
+        return directory
+
+    def _probe(self, pod: Pod, container: Container, probe: dict) -> bool:
+        timeout = min(probe.get("timeoutSeconds", 1), 3)
+        try:
+            if "httpGet" in probe:
+                port = resolve_port_in(container.spec, probe["httpGet"]["port"])
+                with pod.netns.connect(("127.0.0.1", port), timeout=timeout) as sock:
+                    sock.settimeout(timeout)
+                    sock.sendall(f"GET {probe['httpGet'].get('path', '/')} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n".encode())
+                    status_line = sock.recv(64).split(b"\r\n")[0].split()
+                return len(status_line) > 1 and 200 <= int(status_line[1]) < 400
+            if "tcpSocket" in probe:
+                pod.netns.connect(("127.0.0.1", resolve_port_in(container.spec, probe["tcpSocket"]["port"])), timeout).close()
+                return True
+            if "exec" in probe:
+                result = subprocess.run(["nsenter", f"--net={pod.netns.path}", "--", *probe["exec"]["command"]],
+                                        capture_output=True, timeout=timeout, cwd=ROOT)
+                return result.returncode == 0
+        except (OSError, ValueError, subprocess.TimeoutExpired):
+            return False
+        return True
+
+
+class ImageNotRunnable(Exception):
+    pass
+
+
+def template_hash(obj: dict) -> str:
+    return hashlib.sha256(json.dumps(obj["spec"]["template"], sort_keys=True).encode()).hexdigest()[:10]
+
+
+def strip_times(value):
+    if isinstance(value, dict):
+        return {k: strip_times(v) for k, v in value.items()
+                if k not in ("lastTransitionTime", "lastUpdateTime", "startedAt", "startTime", "completionTime")}
+    if isinstance(value, list):
+        return [strip_times(v) for v in value]
+    return value
+
+
+def resolve_port_in(container_spec: dict, port) -> int:
+    if isinstance(port, int) or str(port).isdigit():
+        return int(port)
+    for entry in container_spec.get("ports", []):
+        if entry.get("name") == port:
+            return entry["containerPort"]
+    raise ValueError(f"no port named {port}")
+
+
+def resolve_port(pod: Pod, port) -> int:
+    for container in pod.containers:
+        try:
+            return resolve_port_in(container.spec, port)
+        except ValueError:
+            continue
+    raise ConnectionRefusedError(f"no port named {port} in pod {pod.name}")
+
+
+def write_files(directory: Path, files: dict) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    directory.chmod(0o755)
+    for name, content in files.items():
+        path = directory / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content)
+        path.chmod(0o644)
+
+
+def stop_process(process: subprocess.Popen | None, grace: float) -> None:
+    if process is None or process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    except ProcessLookupError:
+        pass
+
+
+def container_script(root: Path, mounts: list[tuple[str, str, bool]], workdir: str, user: str | None,
+                     read_only: bool) -> str:
+    """The shell run in the container's new mount namespace: builds its root, mounts its volumes,
+    then changes root (and user) and execs the command given as "$@"."""
+    q = shlex.quote
+    r = str(root)
+    lines = ["set -e", f"mkdir -p {q(r)}", f"mount -t tmpfs -o mode=755 tmpfs {q(r)}"]
+    host_trees = ["/usr", "/etc", sys.base_prefix, sys.prefix, str(ROOT)]
+    host_trees = [t for t in dict.fromkeys(host_trees)
+                  if not any(t != other and t.startswith(other.rstrip("/") + "/") for other in host_trees)]
+    for tree in host_trees:
+        lines += [f"mkdir -p {q(r + tree)}", f"mount --rbind {q(tree)} {q(r + tree)}",
+                  f"mount -o remount,bind,ro {q(r + tree)}"]
+    for link in ("bin", "sbin", "lib", "lib64", "lib32", "libx32"):
+        target = os.readlink(f"/{link}") if os.path.islink(f"/{link}") else None
+        if target:
+            lines.append(f"ln -s {q(target)} {q(r + '/' + link)}")
+        elif os.path.isdir(f"/{link}"):
+            lines += [f"mkdir -p {q(r + '/' + link)}", f"mount --rbind /{link} {q(r + '/' + link)}"]
+    lines += [f"mkdir -p {q(r)}/proc {q(r)}/dev {q(r)}/sys {q(r)}/tmp {q(r)}/run {q(r)}/var {q(r)}/opt {q(r)}/app",
+              f"chmod 1777 {q(r)}/tmp", f"ln -s /run {q(r)}/var/run", f"ln -s /tmp {q(r)}/var/tmp",
+              f"mount -t proc proc {q(r)}/proc", f"mount --rbind /dev {q(r)}/dev", f"mount --rbind /sys {q(r)}/sys",
+              f"mount --bind {q(str(ROOT))} {q(r)}/app", f"mount -o remount,bind,ro {q(r)}/app"]
+    for source, target, ro in mounts:
+        # /var/run is a link to /run in the container's root
+        target = "/run" + target[len("/var/run"):] if target.startswith("/var/run/") else target
+        destination = r + target
+        if os.path.isdir(source):
+            lines.append(f"mkdir -p {q(destination)}")
+        else:
+            lines.append(f"mkdir -p {q(os.path.dirname(destination))}; [ -e {q(destination)} ] || touch {q(destination)}")
+        lines.append(f"mount --bind {q(source)} {q(destination)}")
+        if ro:
+            lines.append(f"mount -o remount,bind,ro {q(destination)}")
+    if read_only:
+        lines.append(f"mount -o remount,ro {q(r)}")
+    userspec = f"--userspec={q(user)} " if user else ""
+    lines.append(f"exec chroot {userspec}{q(r)} /bin/sh -c 'cd \"$0\" && exec \"$@\"' {q(workdir)} \"$@\"")
+    return "\n".join(lines)
