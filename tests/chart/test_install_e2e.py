@@ -112,7 +112,7 @@ def cluster(tmp_path, moto_server, database):
     sample_redis = urllib.parse.urlsplit(SAMPLE["config"]["values"]["llm_engine"]["cache_redis_url"])
     python = str(ROOT / ".venv" / "bin" / "python")
     kubelet = Kubelet(
-        api, api_port=server.server_address[1], ca_cert=cert, token=api.token, workdir=tmp_path / "node",
+        api, api_port=server.server_address[1], ca_cert=cert, workdir=tmp_path / "node",
         images={IMAGE: OUR_IMAGE, TGI_IMAGE: [python, "-m", "tests.fakes.model_servers", "tgi", "--port", "5005"]},
         host_ports={5432: urllib.parse.urlsplit(database).port or 5432, sample_redis.port: redis_url.port,
                     moto_port: moto_port},
@@ -123,7 +123,7 @@ def cluster(tmp_path, moto_server, database):
     kubeconfig.write_text(kubeconfig.read_text().replace("    server:", f"    certificate-authority: {cert}\n    server:"))
     env = {**os.environ, "KUBECONFIG": str(kubeconfig), "HELM_CACHE_HOME": str(tmp_path / "helm-cache"),
            "HELM_CONFIG_HOME": str(tmp_path / "helm-config"), "HELM_DATA_HOME": str(tmp_path / "helm-data")}
-    yield {"api": api, "kubelet": kubelet, "helm_env": env, "moto": moto_server}
+    yield {"api": api, "kubelet": kubelet, "helm_env": env, "moto": moto_server, "server": server.url, "ca": cert}
     kubelet.stop()
     server.stop()
 
@@ -131,6 +131,21 @@ def cluster(tmp_path, moto_server, database):
 def helm(cluster, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
     return subprocess.run([str(HELM), *args], env=cluster["helm_env"], capture_output=True, text=True,
                           timeout=timeout, cwd=ROOT)
+
+
+def kube_status(cluster, path: str, token: str) -> int:
+    """HTTP status of a GET on the fake API server with a service account's token."""
+    import ssl
+    import urllib.error
+    import urllib.request
+
+    context = ssl.create_default_context(cafile=str(cluster["ca"]))
+    request = urllib.request.Request(cluster["server"] + path, headers={"Authorization": f"Bearer {token}"})
+    try:
+        with urllib.request.urlopen(request, context=context, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
 
 
 def wait_for(what: str, check, cluster, timeout: float = 240):
@@ -205,6 +220,14 @@ def test_helm_install_runs_the_guides_session_and_uninstalls_clean(cluster):
     finally:
         forward.close()
         laptop.close()
+
+    # Everything the control plane asked of the API server was allowed by the chart's RBAC, which
+    # the fake enforces: the endpoint pods' account, which the chart grants nothing, is refused.
+    assert api.denials == [], "\n".join(api.denials)
+    assert kube_status(cluster, "/apis/apps/v1/namespaces/llm-engine-endpoints/deployments",
+                       api.issue_token("llm-engine-endpoints", "llm-engine-endpoint")) == 403
+    assert kube_status(cluster, "/apis/apps/v1/namespaces/llm-engine-endpoints/deployments",
+                       api.issue_token(NAMESPACE, "llm-engine")) == 200
 
     # helm uninstall leaves nothing of the chart behind but what it keeps on purpose: the
     # endpoint namespace (helm.sh/resource-policy: keep), which holds the users' endpoints.

@@ -10,7 +10,8 @@ What it does like the real API server (and what tests may rely on):
   PATCH as server-side apply (creates when absent) or JSON merge patch (also used for
   strategic merge patch); DELETE (404 with a `Status` body; cascades to pods selected by a
   Deployment/DaemonSet/StatefulSet/Job, and to everything inside a deleted Namespace);
-- `Status` error bodies shaped like the real ones; pod logs; bearer-token checks;
+- `Status` error bodies shaped like the real ones; pod logs; bearer-token checks, and RBAC for
+  service-account tokens (`issue_token`, tests/fakes/k8s_rbac.py);
 - `/version`, and watches (`?watch=true`: a chunked stream of ADDED/MODIFIED/DELETED events after
   the given resourceVersion, as helm uses to wait for hook Jobs); optionally TLS
   (`FakeKubernetesServer(tls=(certfile, keyfile))`), as in-cluster clients require.
@@ -33,7 +34,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
-from tests.fakes import k8s_protobuf
+from tests.fakes import k8s_protobuf, k8s_rbac
 from tests.fakes.k8s_objects import build_pod, matches_field_selector, matches_label_selector, merge_patch, now_iso
 
 # group/version -> [(plural, kind, namespaced)]. Built-in APIs are always served.
@@ -158,11 +159,20 @@ class FakeKubernetesApi:
             self.installed: set[str] = set()
             self.failures: list[Failure] = []
             self.requests: list[RecordedRequest] = []
+            self.service_account_tokens: dict[str, tuple[str, str]] = {}
+            self.denials: list[str] = []  # Forbidden messages sent (RBAC), for assertions
             # (revision, type, group/version, plural, namespace, object): what watches replay.
             self.events: list[tuple[int, str, str, str, str, dict]] = []
             self.revision = 1000
             for group_version in crds:
                 self.install_crd(group_version)
+
+    def issue_token(self, namespace: str, name: str) -> str:
+        """A token of service account `namespace/name`: requests made with it are authorized by
+        RBAC (tests/fakes/k8s_rbac.py), as a pod's mounted token is."""
+        token = f"sa-{namespace}-{name}-{uuid.uuid4().hex[:12]}"
+        self.service_account_tokens[token] = (namespace, name)
+        return token
 
     def install_crd(self, group_version: str) -> None:
         """Serve a CRD group such as `keda.sh/v1alpha1` (as after `helm install keda`)."""
@@ -661,9 +671,20 @@ class Handler(BaseHTTPRequestHandler):
             return
         scheme, _, credential = (self.headers.get("Authorization") or "").partition(" ")
         # The scheme is case-insensitive (the Python client's in-cluster config sends "bearer").
-        if api.token and (scheme.lower() != "bearer" or credential != api.token):
+        account = api.service_account_tokens.get(credential) if scheme.lower() == "bearer" else None
+        if api.token and account is None and (scheme.lower() != "bearer" or credential != api.token):
             self._send(401, status_body(401, "Unauthorized", "Unauthorized"))
             return
+        attributes = k8s_rbac.request_attributes(method, url.path, query)
+        if account is not None and attributes is not None:
+            with api.lock:
+                denied = k8s_rbac.authorize(api, account, attributes)
+            if denied:
+                api.denials.append(denied)
+                self._send(403, status_body(403, "Forbidden", denied, {
+                    "name": attributes["name"], "group": attributes["group"],
+                    "kind": attributes["resource"].split("/")[0]}))
+                return
         if method == "GET" and query.get("watch") in ("true", "1"):
             self._watch(api, url.path, query)
             return

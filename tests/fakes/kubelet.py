@@ -18,6 +18,7 @@ What it does as Kubernetes would (and what tests may rely on):
   configMapKeyRef, fieldRef), envFrom, HOSTNAME and KUBERNETES_SERVICE_*; a missing Secret or key
   keeps the container waiting with CreateContainerConfigError;
 - the user of the pod or container securityContext (else the image's USER);
+- the pod's token belongs to its service account, so the fake API server applies the chart's RBAC;
 - readiness from the probe (httpGet, tcpSocket, exec) run inside the pod; Deployment status
   (ready/available replicas, Available condition) and Job status (succeeded/failed, Complete
   or Failed after backoffLimit) written back; Pod objects with container statuses and restarts;
@@ -129,6 +130,7 @@ class Pod:
     phase: str = "Pending"
     stopped: bool = False
     counted: bool = False  # a finished Job pod already counted in the Job's status
+    token: str | None = None
 
     @property
     def ready(self) -> bool:
@@ -136,13 +138,11 @@ class Pod:
 
 
 class Kubelet:
-    def __init__(self, api: FakeKubernetesApi, *, api_port: int, ca_cert: Path, token: str,
-                 workdir: Path, images: dict, host_ports: dict[int, int] | None = None,
+    def __init__(self, api: FakeKubernetesApi, *, api_port: int, ca_cert: Path, workdir: Path, images: dict, host_ports: dict[int, int] | None = None,
                  host_aliases: dict[str, str] | None = None, python: str = sys.executable):
         self.api = api
         self.api_port = api_port
         self.ca_cert = Path(ca_cert).read_text()
-        self.token = token
         self.workdir = Path(workdir)
         self.images = images
         self.host_ports = dict(host_ports or {})
@@ -479,9 +479,17 @@ class Kubelet:
         finally:
             log.close()
 
+    def _service_account_name(self, pod: Pod) -> str:
+        return pod.spec.get("serviceAccountName") or pod.spec.get("serviceAccount") or "default"
+
     def _service_account(self, pod: Pod) -> dict | None:
-        name = pod.spec.get("serviceAccountName") or pod.spec.get("serviceAccount") or "default"
-        return self.api.get_object("ServiceAccount", pod.namespace, name)
+        return self.api.get_object("ServiceAccount", pod.namespace, self._service_account_name(pod))
+
+    def _token(self, pod: Pod) -> str:
+        """The pod's service-account token: the API server authorizes it with RBAC."""
+        if pod.token is None:
+            pod.token = self.api.issue_token(pod.namespace, self._service_account_name(pod))
+        return pod.token
 
     def _lookup(self, kind: str, namespace: str, name: str, key: str | None, optional: bool):
         obj = self.api.get_object(kind, namespace, name)
@@ -541,7 +549,7 @@ class Kubelet:
                                  (account or {}).get("automountServiceAccountToken", True))
         if automount and not any(m[1] == SERVICE_ACCOUNT_DIR for m in mounts):
             directory = pod.directory / "kube-api-access"
-            write_files(directory, {"token": self.token, "ca.crt": self.ca_cert, "namespace": pod.namespace})
+            write_files(directory, {"token": self._token(pod), "ca.crt": self.ca_cert, "namespace": pod.namespace})
             mounts.append((str(directory), SERVICE_ACCOUNT_DIR, True))
         if role_arn:
             directory = pod.directory / "aws-iam-token"
@@ -568,7 +576,7 @@ class Kubelet:
             files = {}
             for source in volume["projected"].get("sources", []):
                 if "serviceAccountToken" in source:
-                    files[source["serviceAccountToken"]["path"]] = self.token
+                    files[source["serviceAccountToken"]["path"]] = self._token(pod)
                 for kind, key in (("ConfigMap", "configMap"), ("Secret", "secret")):
                     if key in source:
                         data = self._lookup(kind, pod.namespace, source[key]["name"], None,
