@@ -116,6 +116,11 @@ WSGI_APPLICATION = "llmengine_site.wsgi.application"
 ASGI_APPLICATION = "llmengine_site.asgi.application"
 
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'llmengine.sqlite3'}")}
+if "DATABASE_URL" not in os.environ:
+    try:  # the embedded SQLite default: its folder may not exist yet (an empty /tmp in the image)
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        pass  # read-only: the database error will name the path
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=0))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
