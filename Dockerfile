@@ -18,13 +18,17 @@ WORKDIR /app
 
 # Dependencies first so code changes do not reinstall them (all of them ship wheels: no compiler).
 COPY requirements.txt ./
-RUN pip install -r requirements.txt
+# --no-compile: no bytecode baked in (about a quarter of the image); PYTHONDONTWRITEBYTECODE
+# keeps the build steps below from writing any either.
+RUN pip install -r requirements.txt --no-compile
 
 COPY . .
 
 # Static files (admin, operator pages) are collected at build time: pods run with a read-only
 # root filesystem, and whitenoise serves them from STATIC_ROOT.
+# Nothing of the build is left in /tmp (LLME_VAR_DIR): pods mount an empty one there.
 RUN python manage.py collectstatic --noinput \
+    && rm -rf /tmp/llm-engine \
     && groupadd --gid 10001 llmengine \
     && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /tmp --shell /usr/sbin/nologin llmengine
 

@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 5000
 
-.PHONY: run test venv services helm browser migrate worker lint bench clean
+.PHONY: run test venv services helm browser image-test migrate worker lint bench clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@echo "==> creating the virtualenv in $(VENV) and installing requirements (first run takes a minute)"
@@ -27,6 +27,11 @@ helm:
 browser:
 	@bash scripts/install_browser.sh
 
+# Builds the Dockerfile without a Docker engine (debootstrap, buildah, podman: installed by the
+# script) and runs the image as the chart does: uid 10001, read-only root, no capabilities.
+image-test:
+	@bash scripts/image_test.sh
+
 migrate: venv
 	@mkdir -p var
 	@$(PY) manage.py migrate --noinput
@@ -34,7 +39,7 @@ migrate: venv
 run: venv
 	@bash scripts/run.sh
 
-test: venv services helm browser
+test: venv services helm browser image-test
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: venv services
