@@ -120,8 +120,38 @@ def job_env(job) -> list[dict]:
     return env
 
 
+# The batch runner beside its model server needs little: the server gets the job's resources.
+RUNNER_RESOURCES = {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}}
+MODEL_SERVER_CONTAINER = "model-server"
+# Weights are downloaded before the server answers /health: allow an hour for that.
+MODEL_SERVER_STARTUP_SECONDS = 3600
+BATCH_BACKOFF_LIMIT = 3  # a restarted runner resumes from its checkpoint
+
+
+def _model_server_sidecar(job, server: dict) -> dict:
+    """The model server as a native sidecar (an init container with `restartPolicy: Always`,
+    Kubernetes ≥ 1.29): it starts before the runner, is restarted if it dies, and is stopped
+    when the runner exits, so the Job completes with the runner."""
+    probe = {"httpGet": {"path": server.get("health_route") or "/health", "port": int(server["port"])}}
+    return {
+        "name": MODEL_SERVER_CONTAINER,
+        "image": server["image"],
+        "imagePullPolicy": "IfNotPresent",
+        "restartPolicy": "Always",
+        "command": [str(part) for part in server["command"]],
+        "env": [{"name": name, "value": str(value)} for name, value in sorted((server.get("env") or {}).items())],
+        "ports": [{"name": "http", "containerPort": int(server["port"])}],
+        "resources": _resources(job),
+        "startupProbe": {**probe, "periodSeconds": 10, "failureThreshold": MODEL_SERVER_STARTUP_SECONDS // 10},
+        "readinessProbe": {**probe, "periodSeconds": 10},
+        "volumeMounts": [{"name": SHM_VOLUME, "mountPath": "/dev/shm"}],
+        "securityContext": {"allowPrivilegeEscalation": False},
+    }
+
+
 def _pod_spec(job) -> dict:
     mount_dir, mount_file = posixpath.split(job.mount_location)
+    server = (job.job_config or {}).get("model_server")
     container = {
         "name": MAIN_CONTAINER,
         "image": job.image,
@@ -135,8 +165,12 @@ def _pod_spec(job) -> dict:
         ],
         "securityContext": {"allowPrivilegeEscalation": False},
     }
+    if server:
+        container["resources"] = RUNNER_RESOURCES
+        container["volumeMounts"] = container["volumeMounts"][:1]
     pod = {
         "restartPolicy": "Never",
+        **({"initContainers": [_model_server_sidecar(job, server)]} if server else {}),
         "containers": [container],
         "volumes": [
             {"name": CONFIG_VOLUME, "configMap": {"name": job_config_map_name(job.id)}},
@@ -158,8 +192,10 @@ def _pod_spec(job) -> dict:
 
 
 def render_job(job) -> dict:
-    """The `batch/v1` Job: one attempt (backoffLimit 0), bounded by `max_runtime_seconds`."""
+    """The `batch/v1` Job: one attempt (backoffLimit 0; a batch completion, whose runner resumes
+    from its checkpoint, gets a few), bounded by `max_runtime_seconds`."""
     labels = job_labels(job)
+    resumable = bool((job.job_config or {}).get("model_server"))
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -170,7 +206,7 @@ def render_job(job) -> dict:
             "annotations": {"llm-engine.io/created-by": job.created_by, **_string_map(job.annotations)},
         },
         "spec": {
-            "backoffLimit": 0,
+            "backoffLimit": BATCH_BACKOFF_LIMIT if resumable else 0,
             "activeDeadlineSeconds": int(job.max_runtime_seconds),
             "completions": job.num_workers,
             "parallelism": job.num_workers,

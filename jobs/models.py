@@ -163,6 +163,9 @@ class BatchJob(ResourceFields, Owned):
     model_config = models.JSONField(null=True, blank=True)
     priority = models.CharField(max_length=64, blank=True, null=True)
     expires_at = models.DateTimeField(null=True, blank=True)
+    progress = models.JSONField(
+        null=True, blank=True,
+        help_text='What the batch runner last reported: {"total", "num_completed", "num_failed", "done", "error"}')
 
     class Meta:
         ordering = ["-created_at"]

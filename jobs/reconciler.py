@@ -79,6 +79,10 @@ def _observe(job: BatchJob, job_object: dict | None, kube: KubeClient, summary: 
             return
     else:
         new_status, reason = status_from_job(job_object)
+    if job.kind == JobKind.BATCH_COMPLETION:
+        progress = _batch_progress(job, summary)
+        if progress and progress.get("error") and new_status in (JobStatus.FAILURE, JobStatus.TIMEOUT):
+            reason = f"{reason}; the batch runner reported: {progress['error']}" if reason else progress["error"]
     if new_status in TERMINAL_STATUSES and job.kind == JobKind.FINE_TUNE and job_object is not None:
         try:  # keep the log: the pod goes when the Job is reaped
             BatchJob.objects.filter(pk=job.pk).update(final_events=events.cluster_events(job, kube))
@@ -86,6 +90,23 @@ def _observe(job: BatchJob, job_object: dict | None, kube: KubeClient, summary: 
             summary.errors.append(f"{job.id}: could not keep its log: {exc}")
     if job_record_status(job.id, new_status, reason):
         summary.status_changes.append(f"{job.id}: {job.status} -> {new_status}")
+
+
+def _batch_progress(job: BatchJob, summary: JobsSummary) -> dict | None:
+    """Copy the batch runner's progress (num_completed / total, from storage) onto the row."""
+    from jobs.batch_runner import checkpoint, locations
+
+    state = (job.job_config or {}).get("state_location")
+    if not state:
+        return None
+    try:
+        progress = checkpoint.summarize(checkpoint.read_reports(state))
+    except (locations.LocationError, ValueError) as exc:
+        summary.errors.append(f"{job.id}: could not read its progress: {exc}")
+        return None
+    if progress is not None and progress != job.progress:
+        BatchJob.objects.filter(pk=job.pk).update(progress=progress)
+    return progress
 
 
 def _observe_active(kube: KubeClient, summary: JobsSummary) -> set[str]:

@@ -316,5 +316,7 @@ LLME_JOB_RETENTION_SECONDS = env.int("LLME_JOB_RETENTION_SECONDS", default=7 * 2
 LLME_BATCH_INFERENCE_REPOSITORY = env.str("LLME_BATCH_INFERENCE_REPOSITORY", default="")
 LLME_VLLM_BATCH_TAG = env.str("LLME_VLLM_BATCH_TAG", default="")
 LLME_VLLM_BATCH_V2_TAG = env.str("LLME_VLLM_BATCH_V2_TAG", default="")
-LLME_BATCH_INFERENCE_COMMAND = env.str("LLME_BATCH_INFERENCE_COMMAND", default="dumb-init -- python vllm_batch.py")
+# The batch runner's image (the llm-engine image; default: LLME_FORWARDER_IMAGE). The vLLM server
+# beside it runs the stock image above.
+LLME_BATCH_RUNNER_IMAGE = env.str("LLME_BATCH_RUNNER_IMAGE", default="")
 LLME_TRIGGER_IMAGE = env.str("LLME_TRIGGER_IMAGE", default="curlimages/curl:8.8.0")

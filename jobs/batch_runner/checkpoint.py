@@ -64,6 +64,13 @@ class Checkpoint:
         return {int(name) for name in locations.list_names(locations.join(self.state, DONE)) if name.isdigit()}
 
 
+def read_reports(state_location: str) -> list[dict]:
+    """Every worker's last progress report (see `Checkpoint.write_progress`)."""
+    folder = locations.join(state_location.rstrip("/"), PROGRESS)
+    return [json.loads(locations.read(locations.join(folder, name)))
+            for name in locations.list_names(folder) if name.endswith(".json")]
+
+
 def summarize(reports: list[dict]) -> dict | None:
     """The job's progress from its workers' reports: `{"total", "num_completed", "num_failed",
     "done", "error"}`, or None before any worker wrote one."""

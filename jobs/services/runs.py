@@ -17,12 +17,15 @@ from jobs import manifests
 from jobs.choices import ACTIVE_STATUSES, TERMINAL_STATUSES, JobStatus
 from jobs.models import BatchJob, JobEvent
 from llmengine_site.errors import InvalidRequest
+from llmengine_site.infra import InfraError
 from llmengine_site.infra.kube import KubeClient, get_kube
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_MOUNT_LOCATION = "/restricted_launch/batch_payload.json"
 DEFAULT_MAX_RUNTIME_SECONDS = 7 * 24 * 3600
+NOT_CONFIGURED_HINT = (" Jobs are accepted without a cluster; set KUBECONFIG (or run in-cluster) and create the "
+                       "job again.")
 
 
 def check_job_resources(*, cpus, memory, storage, gpus: int, gpu_type: str | None) -> None:
@@ -87,10 +90,11 @@ def job_sync(job_id: str, kube: KubeClient | None = None) -> str:
     job = BatchJob.objects.filter(pk=job_id).first()
     if job is None:
         return "gone"
-    kube = kube or get_kube()
     if job.status == JobStatus.CANCELLED or (job.cancel_requested_at and job.status in TERMINAL_STATUSES
                                               and job.reaped_at is None):
-        return "reaped" if job_reap(job, kube) else "nothing to do"
+        if job.launched_at is None:  # nothing was created in any cluster
+            return "nothing to do"
+        return "reaped" if job_reap(job, kube or get_kube()) else "nothing to do"
     if job.status != JobStatus.PENDING or job.launched_at is not None:
         return "nothing to do"
     try:
@@ -98,8 +102,18 @@ def job_sync(job_id: str, kube: KubeClient | None = None) -> str:
     except ValueError as exc:  # e.g. a GPU type the operator removed from the node label map
         job_record_status(job.id, JobStatus.FAILURE, f"cannot render the job: {exc}")
         return "failed"
-    kube.apply(manifests.render_job_config_map(job))
-    kube.apply(job_object)
+    try:
+        kube = kube or get_kube()
+        kube.apply(manifests.render_job_config_map(job))
+        kube.apply(job_object)
+    except InfraError as exc:
+        if exc.transient:
+            raise  # the actor retries
+        # Like an endpoint's build: a job that cannot be created ends FAILED with the reason.
+        hint = NOT_CONFIGURED_HINT if "No Kubernetes cluster is configured" in exc.message else ""
+        logger.warning("job %s cannot be created: %s", job.id, exc.message)
+        job_record_status(job.id, JobStatus.FAILURE, f"cannot create the Kubernetes Job: {exc.message}{hint}")
+        return "failed"
     BatchJob.objects.filter(pk=job.id, launched_at__isnull=True).update(launched_at=timezone.now())
     return "launched"
 

@@ -22,6 +22,17 @@ class ModelServerState:
         self.healthy = True
         self.requests: list[tuple[str, dict]] = []
         self.lock = threading.Lock()
+        # `hold_after(n)`: requests after the n-th wait until `release()` (a batch "half-way").
+        self.held_after: int | None = None
+        self.released = threading.Event()
+
+    def hold_after(self, count: int) -> None:
+        self.held_after = count
+        self.released.clear()
+
+    def release(self) -> None:
+        self.held_after = None
+        self.released.set()
 
     def fail_next(self, status: int = 503, times: int = 1) -> None:
         with self.lock:
@@ -108,7 +119,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self):
         body = self._body()
-        self.state.requests.append((self.path, body))
+        with self.state.lock:
+            self.state.requests.append((self.path, body))
+            held = self.state.held_after is not None and len(self.state.requests) > self.state.held_after
+        if held:
+            self.state.released.wait(60)
         failure = self.state.take_failure()
         if failure:
             return self._json(failure, {"error": f"injected {failure}"})

@@ -163,7 +163,12 @@ def test_batch_completions_v1_and_v2_create_get_cancel(llmengine_client, k8s_api
     for kube_job in k8s_jobs(k8s_api).values():
         assert_valid(kube_job)
         assert_no_control_plane_secret(kube_job, settings)
-        assert kube_job["spec"]["template"]["spec"]["containers"][0]["image"].startswith("registry.example.com/llm-engine/vllm:")
+        pod = kube_job["spec"]["template"]["spec"]
+        # The stock vLLM image runs as the native sidecar; the main container is our runner
+        # (issue 13/14: it used to be the vLLM image with a command that did not exist).
+        assert pod["initContainers"][0]["image"].startswith("registry.example.com/llm-engine/vllm:")
+        assert pod["initContainers"][0]["restartPolicy"] == "Always"
+        assert pod["containers"][0]["command"] == ["python", "-m", "jobs.batch_runner"]
     got = Completion.get_batch_completion(v2.job_id)
     assert got["job"]["status"] == "queued" and got["job"]["output_data_path"] == "s3://out/v2.json"
     assert Completion.get_batch_completion(v1.job_id)["job"]["metadata"] == {"team": "ml", "product": "eval"}
