@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from django.conf import settings
 from django.http import StreamingHttpResponse
 
-from endpoints.choices import EndpointType, InferenceFramework
+from endpoints.choices import EndpointStatus, EndpointType, InferenceFramework
 from endpoints.frameworks import completions as v1
 from endpoints.inference import demand, jsonio, routing
 from endpoints.inference.readiness import Readiness
@@ -189,7 +189,8 @@ async def _openai_route(caller, body, *, chat: bool) -> routing.Route:
     if route is None or not route.visible_to(caller.team_id) or route.deleting:
         raise ObjectNotFound(ENDPOINT_NOT_FOUND)
     if route.framework not in OPENAI_FRAMEWORKS:
-        raise InvalidRequest(f"Endpoint {route.name} runs {route.framework}; OpenAI-compatible routes need vllm or sglang")
+        raise InvalidRequest(f"Endpoint {route.name} runs {route.framework}; OpenAI-compatible routes need vllm or "
+                             "sglang (it is not listed by /v1/models; use /v1/llm/completions-sync or -stream)")
     if chat and route.max_workers == 0:
         raise Gone(f"The endpoint {route.name} is deprecated. max_workers is 0.")
     return route
@@ -252,9 +253,14 @@ openai_completions = _openai_proxy("/v1/completions", chat=False)
 
 
 def _visible_llm_endpoints(caller):
+    """The models the OpenAI-compatible routes serve, and only those (`_openai_route` refuses
+    other frameworks, deprecated endpoints and endpoints being deleted)."""
+    servable = (llm_endpoints_visible_to(caller).select_related(None)
+                .filter(inference_framework__in=OPENAI_FRAMEWORKS, max_workers__gt=0)
+                .exclude(status=EndpointStatus.DELETE_IN_PROGRESS))
     return [
         {"id": e.name, "object": "model", "created": int(e.created_at.timestamp()), "owned_by": e.owner}
-        for e in llm_endpoints_visible_to(caller).select_related(None).only("name", "created_at", "owner")
+        for e in servable.only("name", "created_at", "owner")
     ]
 
 

@@ -114,3 +114,28 @@ def test_async_task_on_a_sync_endpoint_is_400(gateway, model_server):
                           json={"args": {}})
     assert response.status_code == 400
     assert "Unsupported inference type" in response.json()["detail"]
+
+
+def test_v1_models_lists_exactly_the_models_chat_and_completions_serve(gateway, model_server, openai_client):
+    from endpoints.models import ModelEndpoint
+    from tests.fixtures_api import GUIDE_LLAMA_7B
+    from tests.inference.conftest import VLLM_BODY
+
+    model_server("vllm")
+    create(gateway, VLLM_BODY)
+    create(gateway, GUIDE_LLAMA_7B)  # TGI: the OpenAI routes refuse it
+    create(gateway, {**VLLM_BODY, "name": "retired-vllm"})
+    ModelEndpoint.objects.filter(name="retired-vllm").update(max_workers=0, min_workers=0)  # deprecated
+    from endpoints.inference import routing
+
+    routing.forget(ModelEndpoint.objects.get(name="retired-vllm").id, "retired-vllm")
+    listed = {m.id for m in openai_client.models.list()}
+    assert listed == {"llama-vllm"}
+    headers = {"Authorization": "Bearer test-user-id"}
+    for name in ("llama-vllm", "llama-7b", "retired-vllm"):
+        chat = httpx.post(f"{gateway}/v1/chat/completions", headers=headers, timeout=30,
+                          json={"model": name, "messages": [{"role": "user", "content": "x"}], "max_tokens": 1})
+        completion = httpx.post(f"{gateway}/v1/completions", headers=headers, timeout=30,
+                                json={"model": name, "prompt": "x", "max_tokens": 1})
+        served = chat.status_code == 200 and completion.status_code == 200
+        assert served == (name in listed), (name, chat.text, completion.text)
