@@ -44,6 +44,20 @@ TGI_IMAGE = f"{PREFIX}/text-generation-inference:0.9.3"
 DOC = (ROOT / "docs" / "self-hosting.md").read_text()
 
 
+# The cluster as docs/self-hosting.md prepares it: a CPU node group for the control plane (no
+# label, no taint) and a g5 GPU node group, labelled and tainted as the docs say.
+NODES = [
+    {"name": "ip-10-0-1-11.cpu", "labels": {"node.kubernetes.io/instance-type": "m5.xlarge"}, "taints": []},
+    {"name": "ip-10-0-1-12.cpu", "labels": {"node.kubernetes.io/instance-type": "m5.xlarge"}, "taints": []},
+    {"name": "ip-10-0-2-21.g5", "labels": {"node.kubernetes.io/instance-type": "g5.12xlarge",
+                                           "node-lifecycle": "normal",
+                                           "k8s.amazonaws.com/accelerator": "nvidia-tesla-a10"},
+     "taints": [{"key": "nvidia.com/gpu", "value": "true", "effect": "NoSchedule"}]},
+]
+CPU_NODES = {node["name"] for node in NODES if not node["taints"]}
+GPU_NODE = "ip-10-0-2-21.g5"
+
+
 def guide_curl_commands() -> list[str]:
     """The curl commands of the guide's session, as docs/self-hosting.md gives them (that doc is
     checked against the public guide word for word by test_docs.py)."""
@@ -113,7 +127,7 @@ def cluster(tmp_path, moto_server, database):
     python = str(ROOT / ".venv" / "bin" / "python")
     kubelet = Kubelet(
         api, api_port=server.server_address[1], ca_cert=cert, workdir=tmp_path / "node",
-        images={IMAGE: OUR_IMAGE, TGI_IMAGE: [python, "-m", "tests.fakes.model_servers", "tgi", "--port", "5005"]},
+        nodes=NODES, images={IMAGE: OUR_IMAGE, TGI_IMAGE: [python, "-m", "tests.fakes.model_servers", "tgi", "--port", "5005"]},
         host_ports={5432: urllib.parse.urlsplit(database).port or 5432, sample_redis.port: redis_url.port,
                     moto_port: moto_port},
         host_aliases={sample_redis.hostname: "127.0.0.1"}, python=python,
@@ -183,6 +197,16 @@ def test_helm_install_runs_the_guides_session_and_uninstalls_clean(cluster):
         wait_for(f"Deployment {name} ready", lambda: deployment_ready(api, NAMESPACE, name), cluster)
     gateway_pods = kubelet.pods_of(NAMESPACE, {"app.kubernetes.io/component": "gateway"})
     assert len(gateway_pods) == SAMPLE["replicaCount"]["gateway"]
+    # The guide's pod list: the control plane on the CPU nodes (it does not tolerate the GPU
+    # taint), one image cache on the a10 node (none for GPU types this cluster lacks).
+    control_plane = [p for p in kubelet.pods.values() if p.namespace == NAMESPACE
+                     and not p.name.startswith("llm-engine-image-cache-")]
+    assert len(control_plane) == SAMPLE["replicaCount"]["gateway"] + 2
+    assert {p.node for p in control_plane} <= CPU_NODES, [(p.name, p.node) for p in control_plane]
+    wait_for("the a10 image cache", lambda: [p for p in kubelet.pods_of(NAMESPACE, {"app": "llm-engine-image-cache-a10"})
+                                            if p.ready], cluster)
+    caches = [p for p in kubelet.pods.values() if p.name.startswith("llm-engine-image-cache-")]
+    assert [(p.owner[2], p.node) for p in caches] == [("llm-engine-image-cache-a10", GPU_NODE)]
 
     # kubectl port-forward pod/llm-engine-<...> 5000:5000, from the operator's own machine (a
     # network namespace of its own, so the guide's localhost:5000 is exactly that).
@@ -211,6 +235,7 @@ def test_helm_install_runs_the_guides_session_and_uninstalls_clean(cluster):
         wait_for("llama-7b READY", endpoint_status, cluster, timeout=300)
         endpoint_pods = [p for p in kubelet.pods.values() if p.namespace == "llm-engine-endpoints"]
         assert len(endpoint_pods) == 1 and endpoint_pods[0].ready
+        assert endpoint_pods[0].node == GPU_NODE
         assert {c.name for c in endpoint_pods[0].containers} == {"main", "http-forwarder"}
 
         answer = json.loads(curl(complete))

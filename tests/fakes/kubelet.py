@@ -25,11 +25,14 @@ What it does as Kubernetes would (and what tests may rely on):
 - containers of Deployment pods are restarted when they exit; a changed pod template replaces
   the pods; a deleted Deployment or Job takes its pods.
 
+Nodes are given (labels, taints): a pod runs only when it fits one (tests/fakes/k8s_scheduling.py),
+else it stays Pending with PodScheduled=False/Unschedulable and a FailedScheduling event, as the
+scheduler leaves it; a DaemonSet runs one pod per node its pods fit. Resources are not counted.
+
 Images are not pulled: `images` maps an image to how it runs here, either `OUR_IMAGE` (the
 project's own image: its command runs natively in the project's venv with the Dockerfile's ENV,
 WORKDIR, USER and CMD) or an argv that stands for the image (a fake model server). Any other
-image stays in ErrImagePull. No scheduler: nodeSelectors and resources are not checked, and
-DaemonSets (which select GPU nodes this host does not have) are not run.
+image stays in ErrImagePull.
 """
 import copy
 import hashlib
@@ -50,6 +53,7 @@ from tests.fakes.kubelet_containers import (  # noqa: F401 (OUR_IMAGE is for the
     API_PORT_IN_POD, OUR_IMAGE, ROOT, ContainerConfigError, ContainerSetup, ImageNotRunnable,
     dockerfile_config, resolve_port_in, stop_process,
 )
+from tests.fakes.k8s_scheduling import schedule, unfit_reason
 from tests.fakes.netns import NetworkNamespace, Relay, host_connect
 
 @dataclass
@@ -77,8 +81,9 @@ class Pod:
     labels: dict
     uid: str
     directory: Path
-    netns: NetworkNamespace
+    netns: NetworkNamespace | None  # None while unscheduled
     containers: list[Container]
+    node: str | None = None
     relays: dict = field(default_factory=dict)
     phase: str = "Pending"
     stopped: bool = False
@@ -92,7 +97,7 @@ class Pod:
 
 class Kubelet(ContainerSetup):
     def __init__(self, api: FakeKubernetesApi, *, api_port: int, ca_cert: Path, workdir: Path,
-                 images: dict, host_ports: dict[int, int] | None = None,
+                 images: dict, nodes: list[dict], host_ports: dict[int, int] | None = None,
                  host_aliases: dict[str, str] | None = None, python: str = sys.executable):
         self.api = api
         self.api_port = api_port
@@ -104,6 +109,7 @@ class Kubelet(ContainerSetup):
         self.venv_bin = str(Path(python).parent)
         self.python = python
         self.image_config = dockerfile_config()
+        self.nodes = nodes
         self.pods: dict[str, Pod] = {}
         self.services: dict[tuple[str, str], str] = {}  # (namespace, name) -> address
         self.service_index = 0
@@ -139,6 +145,7 @@ class Kubelet(ContainerSetup):
         with self.lock:
             self._sync_services()
             self._sync_deployments()
+            self._sync_daemonsets()
             self._sync_jobs()
             for pod in list(self.pods.values()):
                 self._run_containers(pod)
@@ -189,6 +196,30 @@ class Kubelet(ContainerSetup):
                                 "reason": "MinimumReplicasAvailable" if available else "MinimumReplicasUnavailable"}],
             }
             self._set_status_if_changed("apps/v1", deployment, status)
+
+    def _sync_daemonsets(self) -> None:
+        """One pod per node the DaemonSet's pods fit (none on a node they do not tolerate)."""
+        daemonsets = {(d["metadata"]["namespace"], d["metadata"]["name"]): d for d in self.api.objects("DaemonSet")}
+        for pod in list(self.pods.values()):
+            kind, namespace, name = pod.owner
+            if kind == "DaemonSet":
+                daemonset = daemonsets.get((namespace, name))
+                if daemonset is None or template_hash(daemonset) != pod.template_hash:
+                    self._stop_pod(pod)
+        for (namespace, name), daemonset in daemonsets.items():
+            spec = daemonset["spec"]["template"]["spec"]
+            fitting = [node for node in self.nodes if unfit_reason(spec, node) is None]
+            current = {p.node: p for p in self.pods.values() if p.owner == ("DaemonSet", namespace, name)}
+            for node in fitting:
+                if node["name"] not in current:
+                    self._start_pod(daemonset, ("DaemonSet", namespace, name), template_hash(daemonset), node)
+            pods = [p for p in self.pods.values() if p.owner == ("DaemonSet", namespace, name)]
+            ready = sum(1 for pod in pods if pod.ready)
+            status = {"observedGeneration": daemonset["metadata"].get("generation", 1),
+                      "desiredNumberScheduled": len(fitting), "currentNumberScheduled": len(pods),
+                      "updatedNumberScheduled": len(pods), "numberReady": ready, "numberAvailable": ready,
+                      "numberMisscheduled": 0, "numberUnavailable": max(len(fitting) - ready, 0)}
+            self._set_status_if_changed("apps/v1", daemonset, status)
 
     def _sync_jobs(self) -> None:
         jobs = {(j["metadata"]["namespace"], j["metadata"]["name"]): j for j in self.api.objects("Job")}
@@ -243,7 +274,7 @@ class Kubelet(ContainerSetup):
                 self.services[key] = f"127.77.{self.service_index // 250}.{self.service_index % 250 + 1}"
                 changed = True
         for pod in self.pods.values():
-            if pod.stopped:
+            if pod.stopped or pod.netns is None:
                 continue
             if changed:
                 self._write_hosts(pod)
@@ -281,7 +312,7 @@ class Kubelet(ContainerSetup):
             hosts.write("\n".join(lines) + "\n")
 
     # ------------------------------------------------------------------ pods
-    def _start_pod(self, owner_obj: dict, owner: tuple[str, str, str], thash: str) -> None:
+    def _start_pod(self, owner_obj: dict, owner: tuple[str, str, str], thash: str, node: dict | None = None) -> None:
         kind, namespace, owner_name = owner
         template = copy.deepcopy(owner_obj["spec"]["template"])
         spec = template["spec"]
@@ -289,6 +320,9 @@ class Kubelet(ContainerSetup):
         if kind == "Deployment":
             labels["pod-template-hash"] = thash
             name = f"{owner_name}-{thash[:10]}-{uuid.uuid4().hex[:5]}"
+        elif kind == "DaemonSet":
+            labels["controller-revision-hash"] = thash
+            name = f"{owner_name}-{uuid.uuid4().hex[:5]}"
         else:
             labels.update({"job-name": owner_name, "batch.kubernetes.io/job-name": owner_name,
                            "controller-uid": owner_obj["metadata"]["uid"]})
@@ -296,25 +330,33 @@ class Kubelet(ContainerSetup):
         directory = self.workdir / f"{namespace}.{name}"
         directory.mkdir(parents=True)
         containers = [Container(c["name"], c, directory / f"{c['name']}.log") for c in spec["containers"]]
+        if node is None:
+            node, unschedulable = schedule(spec, self.nodes)
         pod = Pod(name, namespace, owner, thash, spec, labels, str(uuid.uuid4()), directory,
-                  NetworkNamespace(), containers)
+                  NetworkNamespace() if node else None, containers, node=node and node["name"])
         self.pods[name] = pod
+        body = {"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": name, "namespace": namespace, "labels": labels, "uid": pod.uid,
+                             "ownerReferences": [{"kind": "ReplicaSet" if kind == "Deployment" else kind,
+                                                  "name": owner_name, "uid": owner_obj["metadata"]["uid"]}]},
+                "spec": {**spec, **({"nodeName": pod.node} if pod.node else {})}, "status": {"phase": "Pending"}}
+        if pod.node is None:  # stays Pending, as the scheduler leaves it
+            body["status"]["conditions"] = [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                                             "message": unschedulable}]
+        try:
+            with self.api.lock:
+                self.api.create(self.api.resource_for_kind("v1", "Pod"), namespace, body)
+        except ApiError as error:
+            self.errors.append(f"pod {name}: {error}")
+        if pod.node is None:
+            self.api.add_event(namespace, "Pod", name, "FailedScheduling", unschedulable)
+            return
         self._write_hosts(pod)
         pod.relays[("127.0.0.1", API_PORT_IN_POD)] = Relay(
             pod.netns, ("127.0.0.1", API_PORT_IN_POD), host_connect(("127.0.0.1", self.api_port)))
         for pod_port, host_port in self.host_ports.items():
             pod.relays[("127.0.0.1", pod_port)] = Relay(
                 pod.netns, ("127.0.0.1", pod_port), host_connect(("127.0.0.1", host_port)))
-        body = {"apiVersion": "v1", "kind": "Pod",
-                "metadata": {"name": name, "namespace": namespace, "labels": labels, "uid": pod.uid,
-                             "ownerReferences": [{"kind": "ReplicaSet" if kind == "Deployment" else kind,
-                                                  "name": owner_name, "uid": owner_obj["metadata"]["uid"]}]},
-                "spec": {**spec, "nodeName": "fake-node"}, "status": {"phase": "Pending"}}
-        try:
-            with self.api.lock:
-                self.api.create(self.api.resource_for_kind("v1", "Pod"), namespace, body)
-        except ApiError as error:
-            self.errors.append(f"pod {name}: {error}")
 
     def _stop_pod(self, pod: Pod, grace: float = 10) -> None:
         pod.stopped = True
@@ -323,7 +365,8 @@ class Kubelet(ContainerSetup):
         for relay in pod.relays.values():
             relay.close()
         pod.relays.clear()
-        pod.netns.close()
+        if pod.netns is not None:
+            pod.netns.close()
         self.pods.pop(pod.name, None)
         try:
             with self.api.lock:
@@ -333,7 +376,7 @@ class Kubelet(ContainerSetup):
         shutil.rmtree(pod.directory, ignore_errors=True)
 
     def _run_containers(self, pod: Pod) -> None:
-        if pod.stopped or pod.phase in ("Succeeded", "Failed"):
+        if pod.stopped or pod.node is None or pod.phase in ("Succeeded", "Failed"):
             return
         restart = pod.spec.get("restartPolicy", "Always")
         now = time.monotonic()
@@ -371,7 +414,7 @@ class Kubelet(ContainerSetup):
                 container.next_probe = now + min((probe or {}).get("periodSeconds", 10), 1)
 
     def _report_pod(self, pod: Pod) -> None:
-        if pod.stopped and pod.name not in self.pods:
+        if (pod.stopped and pod.name not in self.pods) or pod.node is None:
             return
         statuses = []
         for container in pod.containers:

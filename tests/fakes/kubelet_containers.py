@@ -162,7 +162,7 @@ class ContainerSetup:
         if "fieldRef" in source:
             path = source["fieldRef"]["fieldPath"]
             fields = {"metadata.name": pod.name, "metadata.namespace": pod.namespace, "metadata.uid": pod.uid,
-                      "spec.nodeName": "fake-node", "status.podIP": "127.0.0.1", "status.hostIP": "127.0.0.1",
+                      "spec.nodeName": pod.node or "", "status.podIP": "127.0.0.1", "status.hostIP": "127.0.0.1",
                       "spec.serviceAccountName": pod.spec.get("serviceAccountName", "default")}
             label = re.match(r"metadata\.labels\['(.+)'\]", path)
             return pod.labels.get(label.group(1), "") if label else fields.get(path, "")
