@@ -25,6 +25,7 @@ import psycopg
 import pytest
 import yaml
 
+from tests.chart.docs_cluster import CPU_NODES, GPU_NODE, NODES
 from tests.chart.helm import CHART, HELM, ROOT, SAMPLE_VALUES
 from tests.fakes.k8s_api import FakeKubernetesApi, FakeKubernetesServer
 from tests.fakes.k8s_fixtures import write_kubeconfig
@@ -42,20 +43,6 @@ REGION = SAMPLE["config"]["values"]["infra"]["default_region"]
 ROLE_ARN = SAMPLE["serviceAccount"]["annotations"]["eks.amazonaws.com/role-arn"]
 TGI_IMAGE = f"{PREFIX}/text-generation-inference:0.9.3"
 DOC = (ROOT / "docs" / "self-hosting.md").read_text()
-
-
-# The cluster as docs/self-hosting.md prepares it: a CPU node group for the control plane (no
-# label, no taint) and a g5 GPU node group, labelled and tainted as the docs say.
-NODES = [
-    {"name": "ip-10-0-1-11.cpu", "labels": {"node.kubernetes.io/instance-type": "m5.xlarge"}, "taints": []},
-    {"name": "ip-10-0-1-12.cpu", "labels": {"node.kubernetes.io/instance-type": "m5.xlarge"}, "taints": []},
-    {"name": "ip-10-0-2-21.g5", "labels": {"node.kubernetes.io/instance-type": "g5.12xlarge",
-                                           "node-lifecycle": "normal",
-                                           "k8s.amazonaws.com/accelerator": "nvidia-tesla-a10"},
-     "taints": [{"key": "nvidia.com/gpu", "value": "true", "effect": "NoSchedule"}]},
-]
-CPU_NODES = {node["name"] for node in NODES if not node["taints"]}
-GPU_NODE = "ip-10-0-2-21.g5"
 
 
 def guide_curl_commands() -> list[str]:
