@@ -25,7 +25,7 @@ def llm_endpoints_visible_to(caller: Caller, *, name: str | None = None, order_b
 def llm_endpoint_for_read(caller: Caller, name: str) -> ModelEndpoint:
     endpoint = llm_endpoints_visible_to(caller).filter(name=name).first()
     if endpoint is None:
-        raise ObjectNotFound(f"Model Endpoint {name}  was not found.")
+        raise ObjectNotFound(f"Model Endpoint {name} was not found.")
     return endpoint
 
 
@@ -56,7 +56,7 @@ def endpoint_owned_by(caller: Caller, endpoint_id: str, *, for_update: bool = Fa
         queryset = queryset.select_for_update(of=("self",))
     endpoint = queryset.first()
     if endpoint is None:
-        raise ObjectNotFound(f"Model Endpoint {endpoint_id}  was not found.")
+        raise ObjectNotFound(f"Model Endpoint {endpoint_id} was not found.")
     return endpoint
 
 
@@ -70,12 +70,12 @@ def bundles_owned_by(caller: Caller, *, name: str | None = None, order_by: str |
 def bundle_owned_by(caller: Caller, bundle_id: str) -> ModelBundle:
     bundle = ModelBundle.objects.filter(pk=bundle_id, owner=caller.team_id).first()
     if bundle is None:
-        raise ObjectNotFound(f"Model Bundle {bundle_id}  was not found.")
+        raise ObjectNotFound(f"Model Bundle {bundle_id} was not found.")
     return bundle
 
 
 def latest_bundle(caller: Caller, name: str) -> ModelBundle:
     bundle = bundles_owned_by(caller, name=name, order_by=OrderBy.NEWEST).first()
     if bundle is None:
-        raise ObjectNotFound(f"Model Bundle {name}  was not found.")
+        raise ObjectNotFound(f"Model Bundle {name} was not found.")
     return bundle

@@ -83,6 +83,7 @@ def test_api_key_mode_says_when_the_key_was_sent_as_the_password(api, api_key_mo
     assert "no API key was given (the username is empty)" in response.json()["detail"]
 
 
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_the_inference_fast_path_gives_the_same_hints(gateway, settings):
     import httpx
 

@@ -1,23 +1,23 @@
 """Request bodies of the bundle routes (docs/wire-contract.md#model-bundles)."""
 from rest_framework import serializers
 
-from endpoints.api.fields import StrictDictField
+from endpoints.api.fields import ChoiceField, StrictDictField
 from endpoints.choices import BundleFlavor
 
 
 class RunnableImageFlavorSerializer(serializers.Serializer):
-    flavor = serializers.ChoiceField(choices=BundleFlavor.choices)
+    flavor = ChoiceField(choices=BundleFlavor.choices)
     repository = serializers.CharField(max_length=512)
     tag = serializers.CharField(max_length=128)
     command = serializers.ListField(child=serializers.CharField(allow_blank=True, trim_whitespace=False), required=False)
     predict_route = serializers.CharField(default="/predict")
     healthcheck_route = serializers.CharField(default="/readyz")
     env = serializers.DictField(child=serializers.CharField(allow_blank=True), default=dict)
-    protocol = serializers.ChoiceField(choices=["http"], default="http")
+    protocol = ChoiceField(choices=["http"], default="http")
     readiness_initial_delay_seconds = serializers.IntegerField(min_value=0, default=120)
     extra_routes = serializers.ListField(child=serializers.CharField(), default=list)
     routes = serializers.ListField(child=serializers.CharField(), default=list)
-    forwarder_type = serializers.ChoiceField(choices=["default", "passthrough"], default="default")
+    forwarder_type = ChoiceField(choices=["default", "passthrough"], default="default")
     worker_command = serializers.ListField(child=serializers.CharField(), required=False)
     worker_env = serializers.DictField(child=serializers.CharField(allow_blank=True), required=False)
     streaming_command = serializers.ListField(child=serializers.CharField(), required=False)
@@ -58,7 +58,7 @@ class CreateBundleV1Serializer(serializers.Serializer):
     location = serializers.CharField(max_length=1024)
     requirements = serializers.ListField(child=serializers.CharField(), default=list)
     env_params = StrictDictField()
-    packaging_type = serializers.ChoiceField(choices=["cloudpickle", "zip", "lira"])
+    packaging_type = ChoiceField(choices=["cloudpickle", "zip", "lira"])
     metadata = StrictDictField(required=False, default=dict)
     app_config = StrictDictField(required=False)
     schema_location = serializers.CharField(max_length=1024, required=False)

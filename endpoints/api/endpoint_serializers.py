@@ -6,6 +6,7 @@ from django.conf import settings
 from rest_framework import serializers
 
 from endpoints.api.fields import (
+    ChoiceField,
     RESERVED_METADATA_KEYS,
     CallbackAuthField,
     HardwareFields,
@@ -75,7 +76,7 @@ class EndpointCommonSerializer(HardwareFields):
     max_workers = serializers.IntegerField(min_value=0)
     per_worker = serializers.IntegerField(min_value=1)
     post_inference_hooks = serializers.ListField(
-        child=serializers.ChoiceField(choices=PostInferenceHook.choices), required=False
+        child=ChoiceField(choices=PostInferenceHook.choices), required=False
     )
     optimize_costs = serializers.BooleanField(required=False)
     prewarm = serializers.BooleanField(required=False)
@@ -133,12 +134,12 @@ def _valid_endpoint_name(value: str):
 class CreateLLMEndpointSerializer(EndpointCommonSerializer):
     name = endpoint_name_field()
     model_name = serializers.CharField(max_length=255)
-    source = serializers.ChoiceField(choices=LLMSource.choices, default=LLMSource.HUGGING_FACE)
-    inference_framework = serializers.ChoiceField(choices=InferenceFramework.choices, default=InferenceFramework.VLLM)
+    source = ChoiceField(choices=LLMSource.choices, default=LLMSource.HUGGING_FACE)
+    inference_framework = ChoiceField(choices=InferenceFramework.choices, default=InferenceFramework.VLLM)
     inference_framework_image_tag = serializers.CharField(max_length=128, default="latest")
     num_shards = serializers.IntegerField(min_value=1, required=False)
-    endpoint_type = serializers.ChoiceField(choices=EndpointType.choices, required=False)
-    quantize = serializers.ChoiceField(choices=Quantization.choices, required=False)
+    endpoint_type = ChoiceField(choices=EndpointType.choices, required=False)
+    quantize = ChoiceField(choices=Quantization.choices, required=False)
     checkpoint_path = serializers.CharField(max_length=1024, required=False)
     chat_template_override = serializers.CharField(max_length=10_000, required=False, trim_whitespace=False)
     enable_startup_metrics = serializers.BooleanField(required=False)
@@ -153,10 +154,10 @@ class CreateLLMEndpointSerializer(EndpointCommonSerializer):
 
 class UpdateLLMEndpointSerializer(EndpointCommonSerializer):
     model_name = serializers.CharField(max_length=255, required=False)
-    source = serializers.ChoiceField(choices=LLMSource.choices, required=False)
+    source = ChoiceField(choices=LLMSource.choices, required=False)
     inference_framework_image_tag = serializers.CharField(max_length=128, required=False)
     num_shards = serializers.IntegerField(min_value=1, required=False)
-    quantize = serializers.ChoiceField(choices=Quantization.choices, required=False)
+    quantize = ChoiceField(choices=Quantization.choices, required=False)
     checkpoint_path = serializers.CharField(max_length=1024, required=False)
     chat_template_override = serializers.CharField(max_length=10_000, required=False, trim_whitespace=False)
     enable_startup_metrics = serializers.BooleanField(required=False)
@@ -173,7 +174,7 @@ class UpdateLLMEndpointSerializer(EndpointCommonSerializer):
 class CreateEndpointSerializer(EndpointCommonSerializer):
     name = endpoint_name_field()
     model_bundle_id = serializers.CharField(max_length=40)
-    endpoint_type = serializers.ChoiceField(choices=EndpointType.choices)
+    endpoint_type = ChoiceField(choices=EndpointType.choices)
     metadata = StrictDictField()
     labels = LabelsField()
     cpus = QuantityField()

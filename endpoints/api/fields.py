@@ -99,6 +99,37 @@ def strip_nulls(data) -> dict:
     return {key: value for key, value in data.items() if value is not None}
 
 
+class ChoiceField(serializers.ChoiceField):
+    """A choice whose error names the value given and lists the valid ones."""
+
+    def to_internal_value(self, data):
+        try:
+            return super().to_internal_value(data)
+        except serializers.ValidationError:
+            valid = ", ".join(str(choice) for choice in self.choices)
+            raise serializers.ValidationError(
+                f'"{data}" is not a valid choice; valid choices: {valid}{self.hint(data)}', code="invalid_choice"
+            ) from None
+
+    def hint(self, data) -> str:
+        return ""
+
+
+class GpuTypeField(ChoiceField):
+    """gpu_type: a node label given instead (the guide's node-group table shows both) is named."""
+
+    def __init__(self, **kwargs):
+        super().__init__(choices=GpuType.choices, **kwargs)
+
+    def hint(self, data) -> str:
+        from django.conf import settings
+
+        gpu_types = sorted(gpu for gpu, label in settings.LLME_GPU_NODE_LABELS.items() if label == data)
+        if gpu_types and str(data) not in gpu_types:
+            return f" ({data} is the node label of gpu_type {' or '.join(gpu_types)})"
+        return ""
+
+
 class InvalidRequestBody(serializers.ValidationError):
     def __init__(self):
         super().__init__({"non_field_errors": ["The request body must be a JSON object"]})
@@ -111,5 +142,5 @@ class HardwareFields(serializers.Serializer):
     gpus = serializers.IntegerField(min_value=0, required=False)
     memory = QuantityField(required=False)
     storage = QuantityField(required=False)
-    gpu_type = serializers.ChoiceField(choices=GpuType.choices, required=False)
+    gpu_type = GpuTypeField(required=False)
     nodes_per_worker = serializers.IntegerField(min_value=1, required=False)

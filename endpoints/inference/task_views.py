@@ -20,7 +20,6 @@ from llmengine_site import ids
 from llmengine_site.errors import InvalidRequest, ObjectNotFound
 from llmengine_site.infra import InfraError, queues
 
-ENDPOINT_NOT_FOUND = "The specified endpoint could not be found."
 TASK_NOT_FOUND = "The specified task could not be found."
 
 
@@ -31,7 +30,7 @@ async def _task_route(request, caller) -> routing.Route:
                                   "type": "value_error.missing"}])
     route = await routing.route_by_id(endpoint_id)
     if route is None or not route.visible_to(caller.team_id) or route.deleting:
-        raise ObjectNotFound(ENDPOINT_NOT_FOUND)
+        raise ObjectNotFound(f"The specified endpoint {endpoint_id} could not be found.")
     return route
 
 

@@ -17,7 +17,8 @@ from endpoints.selectors import llm_endpoints_visible_to
 from llmengine_site.errors import Gone, InvalidRequest, ObjectNotFound
 
 OPENAI_FRAMEWORKS = (InferenceFramework.VLLM, InferenceFramework.SGLANG)
-ENDPOINT_NOT_FOUND = "The specified endpoint could not be found."
+def endpoint_not_found(name: str) -> ObjectNotFound:
+    return ObjectNotFound(f"The specified endpoint {name} could not be found.")
 
 
 def _now_iso() -> str:
@@ -34,7 +35,7 @@ async def _llm_route_for(caller, name: str | None) -> routing.Route:
                                      "type": "value_error.missing"}])
     route = await routing.llm_route(name)
     if route is None or not route.visible_to(caller.team_id) or route.deleting:
-        raise ObjectNotFound(ENDPOINT_NOT_FOUND)
+        raise endpoint_not_found(name)
     return route
 
 
@@ -187,7 +188,7 @@ async def _openai_route(caller, body, *, chat: bool) -> routing.Route:
                                      "type": "value_error.missing"}])
     route = await routing.llm_route(body["model"])
     if route is None or not route.visible_to(caller.team_id) or route.deleting:
-        raise ObjectNotFound(ENDPOINT_NOT_FOUND)
+        raise endpoint_not_found(body["model"])
     if route.framework not in OPENAI_FRAMEWORKS:
         raise InvalidRequest(f"Endpoint {route.name} runs {route.framework}; OpenAI-compatible routes need vllm or "
                              "sglang (it is not listed by /v1/models; use /v1/llm/completions-sync or -stream)")

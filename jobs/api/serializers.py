@@ -3,8 +3,7 @@ Nulls are stripped before validation: `null` means "default" (docs/wire-contract
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from endpoints.api.fields import HardwareFields, LabelsField, QuantityField, StrictDictField
-from endpoints.choices import GpuType
+from endpoints.api.fields import GpuTypeField, HardwareFields, LabelsField, QuantityField, StrictDictField
 
 
 def _without_nulls(value: dict) -> dict:
@@ -100,7 +99,7 @@ class ResourceRequestsSerializer(serializers.Serializer):
     memory = QuantityField(required=False)
     storage = QuantityField(required=False)
     gpus = serializers.IntegerField(min_value=0, required=False)
-    gpu_type = serializers.ChoiceField(choices=GpuType.choices, required=False)
+    gpu_type = GpuTypeField(required=False)
     nodes_per_worker = serializers.IntegerField(min_value=1, max_value=64, required=False)
 
     def to_internal_value(self, data):

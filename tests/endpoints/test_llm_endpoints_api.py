@@ -69,7 +69,8 @@ def test_private_endpoint_is_404_to_others(owner, stranger, guide_llama_7b):
     assert stranger.get("/v1/llm/model-endpoints").json() == {"model_endpoints": []}
     response = stranger.get("/v1/llm/model-endpoints/llama-7b")
     assert response.status_code == 404
-    assert response.json() == {"detail": "Model Endpoint llama-7b  was not found."}
+    # One space (issue 13: no double spaces; upstream's message had two).
+    assert response.json() == {"detail": "Model Endpoint llama-7b was not found."}
     assert stranger.put("/v1/llm/model-endpoints/llama-7b", {"max_workers": 2}, format="json").status_code == 404
     assert stranger.delete("/v1/llm/model-endpoints/llama-7b").status_code == 404
 

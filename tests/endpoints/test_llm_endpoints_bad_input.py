@@ -100,3 +100,28 @@ def test_missing_image_in_registry_is_404(owner, guide_llama_7b, settings, aws):
     assert response.status_code == 404
     assert response.json() == {"detail": "The specified docker image could not be found."}
     assert ModelEndpoint.objects.count() == 0
+
+
+def test_a_node_label_given_as_gpu_type_is_named_and_the_valid_choices_listed(owner, guide_llama_7b):
+    response = owner.post("/v1/llm/model-endpoints", {**guide_llama_7b, "gpu_type": "nvidia-tesla-a10"}, format="json")
+    assert response.status_code == 422
+    error = response.json()["detail"][0]
+    assert error["loc"] == ["body", "gpu_type"]
+    assert error["msg"].startswith('"nvidia-tesla-a10" is not a valid choice; valid choices: nvidia-tesla-t4, '
+                                   "nvidia-ampere-a10, ")
+    assert error["msg"].endswith("(nvidia-tesla-a10 is the node label of gpu_type nvidia-ampere-a10)")
+    assert "  " not in error["msg"]
+
+
+def test_an_unknown_framework_is_named_with_the_valid_ones(owner, guide_llama_7b):
+    response = owner.post("/v1/llm/model-endpoints", {**guide_llama_7b, "inference_framework": "tgi"}, format="json")
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["msg"] == (
+        '"tgi" is not a valid choice; valid choices: deepspeed, text_generation_inference, vllm, lightllm, '
+        "tensorrt_llm, sglang")
+
+
+def test_not_found_messages_name_the_endpoint_with_single_spaces(owner):
+    for path in ("/v1/llm/model-endpoints/llama-7bb", "/v1/model-endpoints/end_nope"):
+        detail = owner.get(path).json()["detail"]
+        assert ("llama-7bb" in detail or "end_nope" in detail) and "  " not in detail, detail

@@ -59,8 +59,8 @@ def test_official_client_stream_and_acreate_on_vllm(vllm, client_at):
 
 
 def test_unknown_endpoint_is_404_and_bad_parameters_are_400(tgi, client_at):
-    with pytest.raises(NotFoundError):
-        Completion.create(model="nope", prompt="x", max_new_tokens=3, temperature=0.1)
+    with pytest.raises(NotFoundError, match="The specified endpoint llama-7bb could not be found"):
+        Completion.create(model="llama-7bb", prompt="x", max_new_tokens=3, temperature=0.1)
     with pytest.raises(BadRequestError, match="only supported by vllm"):
         Completion.create(model="llama-7b", prompt="x", max_new_tokens=3, temperature=0.1, guided_regex="a+")
 
