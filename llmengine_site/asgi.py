@@ -8,8 +8,14 @@ views are the same async views, behind the same authentication, routing and erro
 Everything else, and any path under these prefixes that the inference URLs do not match, goes
 through Django's full stack."""
 import os
+import warnings
 
 from django.core.asgi import get_asgi_application
+
+# Static files (WhiteNoise) and admin downloads are file responses: Django serves their
+# synchronous iterators from a thread under ASGI, which is what we want for them, and warns on
+# every one. Streams on the inference path are async iterators.
+warnings.filterwarnings("ignore", message="StreamingHttpResponse must consume synchronous iterators")
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "llmengine_site.settings")
 django_application = get_asgi_application()

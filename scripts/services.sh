@@ -16,7 +16,7 @@ if ! pg_isready -h 127.0.0.1 -p 5432 -q; then
   for _ in $(seq 50); do pg_isready -h 127.0.0.1 -q && break; sleep 0.2; done
 fi
 # Debian's default pg_hba.conf asks for a password over TCP.
-su postgres -c "psql -qAtc \"ALTER USER postgres PASSWORD 'postgres'\"" >/dev/null
+(cd / && su postgres -c "psql -qAtc \"ALTER USER postgres PASSWORD 'postgres'\"") >/dev/null  # cd /: postgres may not enter the caller's directory
 if ! redis-cli -h 127.0.0.1 ping >/dev/null 2>&1; then
   echo "==> starting Redis"
   mkdir -p /var/lib/redis /var/log/redis
