@@ -33,6 +33,7 @@ from django.urls.resolvers import RegexPattern  # noqa: E402
 from endpoints.inference import jsonio, transport  # noqa: E402
 from llmengine_site.dramatiq_setup import start_inprocess_worker_if_configured  # noqa: E402
 from llmengine_site.errors import internal_error_body  # noqa: E402
+from llmengine_site.input_guard import asgi_refusal  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -214,8 +215,14 @@ async def lifespan(receive, send) -> None:
 
 
 async def application(scope, receive, send):
-    if scope["type"] == "http" and scope["path"].startswith(HOT_PATH_PREFIXES):
-        return await hot_path(scope, receive, send)
+    if scope["type"] == "http":
+        # Hostile input before anything reads the body (Django's ASGI handler reads it whole
+        # before its middleware runs) and before authentication (llmengine_site/input_guard.py).
+        refusal = asgi_refusal(scope)
+        if refusal is not None:
+            return await _send_json(send, *refusal)
+        if scope["path"].startswith(HOT_PATH_PREFIXES):
+            return await hot_path(scope, receive, send)
     if scope["type"] == "lifespan":
         return await lifespan(receive, send)
     return await django_application(scope, receive, send)

@@ -8,8 +8,11 @@ import logging
 import uuid
 from datetime import datetime, timezone
 
+from django.core.exceptions import RequestDataTooBig
 from rest_framework import exceptions, status
 from rest_framework.response import Response
+
+from llmengine_site.input_guard import BodyRefused, refused_body_detail
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +108,11 @@ def error_response(exc) -> Response | None:
         )
     if isinstance(exc, exceptions.ValidationError):
         return Response({"detail": validation_detail(exc.detail)}, status=status.HTTP_422_UNPROCESSABLE_ENTITY)
+    if isinstance(exc, BodyRefused):
+        return Response({"detail": refused_body_detail(exc)}, status=status.HTTP_422_UNPROCESSABLE_ENTITY)
+    if isinstance(exc, RequestDataTooBig):
+        return Response({"detail": f"The request body is larger than the limit: {exc}"},
+                        status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     if isinstance(exc, exceptions.ParseError):
         return Response(
             {"detail": [{"loc": ["body"], "msg": f"The body is not valid JSON: {exc.detail}", "type": "json_invalid"}]},

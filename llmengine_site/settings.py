@@ -83,6 +83,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "llmengine_site.input_guard.InputGuardMiddleware",  # first: hostile input never reaches the rest
     "django.middleware.security.SecurityMiddleware",
     "llmengine_site.middleware.StaticFilesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -175,7 +176,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["llmengine_site.auth.CredentialAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["llmengine_site.auth.IsAuthenticatedCaller"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser", "rest_framework.parsers.MultiPartParser"],
+    "DEFAULT_PARSER_CLASSES": ["llmengine_site.input_guard.GuardedJSONParser", "llmengine_site.input_guard.GuardedMultiPartParser"],
     "EXCEPTION_HANDLER": "llmengine_site.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "llmengine_site.schema.AutoSchema",
     "UNAUTHENTICATED_USER": None,

@@ -17,6 +17,7 @@ from rest_framework import exceptions
 from endpoints.frameworks.completions import RequestShapeError
 from endpoints.inference import jsonio
 from endpoints.inference.transport import UpstreamFailure
+from llmengine_site import input_guard
 from llmengine_site.auth import Caller, caller_for_credential, credential_from_header, failure_detail
 from llmengine_site.errors import error_response, internal_error_body
 
@@ -69,7 +70,9 @@ async def authenticate(request) -> Caller:
 def json_body(request):
     """The parsed JSON body; a 422 naming the problem when it is not JSON."""
     try:
-        return jsonio.loads(request.body or b"null")
+        return input_guard.load_json(request.body or b"null")
+    except input_guard.BodyRefused as exc:
+        raise RequestShapeError(input_guard.refused_body_detail(exc))
     except ValueError as exc:
         raise RequestShapeError([{"loc": ["body"], "msg": f"The body is not valid JSON: {exc}", "type": "json_invalid"}])
 
