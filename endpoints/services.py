@@ -10,6 +10,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from endpoints import selectors
+from endpoints.callback_auth import keep_stored_callback_secret
 from endpoints.choices import (
     STREAMING_ONLY_FRAMEWORKS,
     SUPPORTED_BUNDLE_FLAVORS,
@@ -312,6 +313,9 @@ _UPDATABLE_FIELDS = ("min_workers", "max_workers", "per_worker", "post_inference
 
 def _apply_common_update(endpoint: ModelEndpoint, data: dict) -> None:
     """Nulls were stripped: every key present is a change. Metadata and labels merge."""
+    if "default_callback_auth" in data:
+        data = {**data, "default_callback_auth": keep_stored_callback_secret(
+            data["default_callback_auth"], endpoint.default_callback_auth)}
     for field in _UPDATABLE_FIELDS:
         if field in data:
             setattr(endpoint, field, data[field])

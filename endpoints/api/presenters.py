@@ -2,6 +2,7 @@
 docs/wire-contract.md#model-bundles)."""
 from django.conf import settings
 
+from endpoints.callback_auth import callback_auth_body
 from endpoints.choices import BundleFlavor, EndpointType
 from endpoints.models import ModelBundle, ModelEndpoint
 from llmengine_site.infra.names import endpoint_group_name, endpoint_queue_name
@@ -26,7 +27,7 @@ def endpoint_body(endpoint: ModelEndpoint, state: dict | None) -> dict:
         "status_reason": endpoint.status_reason or None,
         "post_inference_hooks": endpoint.post_inference_hooks or None,
         "default_callback_url": endpoint.default_callback_url,
-        "default_callback_auth": endpoint.default_callback_auth,
+        "default_callback_auth": callback_auth_body(endpoint.default_callback_auth),
         "labels": endpoint.labels,
         "aws_role": None,
         "results_s3_bucket": settings.LLME_S3_BUCKET or None,
