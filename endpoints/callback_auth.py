@@ -1,4 +1,4 @@
-"""Callback credentials of endpoints (`default_callback_auth`, contract §6: `CallbackAuth`).
+"""Callback credentials of endpoints (`default_callback_auth`: basic username/password or mTLS cert/key).
 
 Secrets are write-only: the secret part of a callback credential is answered as
 SECRET_PLACEHOLDER (the official client's model requires a string there), and an update that sends

@@ -93,7 +93,7 @@ def check_parsed(value) -> None:
 
 
 def refused_body_detail(error: BodyRefused) -> list[dict]:
-    """The contract's 422 list for a refused body (contract §3)."""
+    """The 422 list for a refused body (docs/wire-contract.md#http-conventions)."""
     loc = [part.encode("utf-8", "backslashreplace").decode().replace(NUL, "\\x00") if isinstance(part, str) else part
            for part in error.loc]
     return [{"loc": loc, "msg": error.message, "type": "value_error.refused"}]
