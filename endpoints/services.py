@@ -25,7 +25,7 @@ from endpoints.hardware import infer_hardware
 from endpoints.images import full_image, resolve_tag
 from endpoints.models import EndpointEvent, ModelBundle, ModelEndpoint, ModelRepository
 from endpoints.resources import validate_resources
-from llmengine_site import ids
+from llmengine_site import ids, storage_scope
 from llmengine_site.auth import Caller
 from llmengine_site.errors import InvalidRequest, ObjectNotFound, UpstreamUnavailable
 from llmengine_site.infra import InfraError
@@ -232,6 +232,8 @@ def _llm_bundle(caller: Caller, name: str, llm: LLMServingInput) -> ModelBundle:
 
 def llm_endpoint_create(caller: Caller, data: dict, framework_args: dict) -> ModelEndpoint:
     """Create an LLM endpoint from a validated create body. Returns the row (UPDATE_PENDING)."""
+    if data.get("checkpoint_path"):
+        storage_scope.check_path(caller.team_id, "checkpoint_path", data["checkpoint_path"])
     framework = data["inference_framework"]
     endpoint_type = data.get("endpoint_type") or (
         EndpointType.STREAMING if framework in STREAMING_ONLY_FRAMEWORKS else EndpointType.SYNC
@@ -348,6 +350,8 @@ def _save_update(endpoint: ModelEndpoint, old_status: str, reason: str) -> str:
 def llm_endpoint_update(caller: Caller, name: str, data: dict, framework_args: dict) -> str:
     """Apply a validated update body (nulls already stripped = not provided); returns the
     build task id. Accepted whatever the current build state, except during deletion."""
+    if data.get("checkpoint_path"):
+        storage_scope.check_path(caller.team_id, "checkpoint_path", data["checkpoint_path"])
     with transaction.atomic():
         endpoint = selectors.llm_endpoint_for_write(caller, name, for_update=True)
         _refuse_if_deleting(endpoint)

@@ -12,6 +12,7 @@ from django.core.files.storage import default_storage
 
 from jobs import selectors, storage
 from jobs.choices import DATASET_COLUMN_PAIRS
+from llmengine_site import storage_scope
 from llmengine_site.auth import Caller
 from llmengine_site.errors import InvalidRequest, ObjectNotFound
 from llmengine_site.infra import InfraError
@@ -28,6 +29,7 @@ def _read_head(caller: Caller, field: str, reference: str) -> tuple[bytes, str]:
         return storage.read_file_head(file.storage_key), stored_file_location(file.storage_key)
     try:
         if reference.startswith("s3://"):
+            storage_scope.check_path(caller.team_id, field, reference)
             return storage.read_s3_head(reference), reference
         if reference.startswith(("https://", "http://")):
             return storage.read_url_head(reference), reference
@@ -58,15 +60,15 @@ def header_columns(head: bytes, field: str) -> list[str]:
     if first_line.startswith("{"):
         try:
             record = json.loads(first_line)
-        except ValueError as exc:
-            raise InvalidRequest(f"{field}: the first line is not valid JSON ({exc}); expected JSONL") from exc
+        except (ValueError, RecursionError) as exc:  # the message names a position, never the content
+            raise InvalidRequest(f"{field}: the first line is not valid JSON; expected JSONL") from exc
         if not isinstance(record, dict):
             raise InvalidRequest(f"{field}: the first JSONL line must be an object")
         return list(record)
     try:
         return [column.strip() for column in next(csv.reader(io.StringIO(first_line)))]
     except (csv.Error, StopIteration) as exc:
-        raise InvalidRequest(f"{field}: the CSV header cannot be parsed ({exc})") from exc
+        raise InvalidRequest(f"{field}: the CSV header cannot be parsed") from exc
 
 
 def check_dataset(caller: Caller, field: str, reference: str) -> str:
@@ -76,6 +78,7 @@ def check_dataset(caller: Caller, field: str, reference: str) -> str:
     columns = header_columns(head, field)
     if not any(a in columns and b in columns for a, b in DATASET_COLUMN_PAIRS):
         raise InvalidRequest(
-            f"{field}: Required column headers ({_PAIRS_TEXT}) not found in {reference}; found: {', '.join(columns) or 'none'}"
+            f"{field}: Required column headers ({_PAIRS_TEXT}) not found in {reference}; the header has "
+            f"{len(columns)} column(s) and none of these pairs"
         )
     return location

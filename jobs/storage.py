@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.files.storage import default_storage
 
+from llmengine_site import storage_scope
 from llmengine_site.infra import InfraError
 from llmengine_site.infra import aws
 
@@ -19,8 +20,9 @@ HEAD_BYTES = 64 * 1024
 PRESIGNED_URL_SECONDS = 3600
 
 
-def file_storage_key(file_id: str) -> str:
-    return f"files/{file_id}"
+def file_storage_key(owner: str, file_id: str) -> str:
+    """Uploads live in the team's own prefix (llmengine_site/storage_scope.py)."""
+    return storage_scope.team_storage_key(owner, "files", file_id)
 
 
 def save_file(key: str, content) -> str:

@@ -275,6 +275,9 @@ LLME_KEDA_TRIGGER_AUTHENTICATION = env.str("LLME_KEDA_TRIGGER_AUTHENTICATION", d
 LLME_CACHER_INTERVAL_SECONDS = env.float("LLME_CACHER_INTERVAL_SECONDS", default=10.0)
 
 # Files and other assets: S3 when LLME_S3_BUCKET is set (django-storages), else var/files.
+# Teams name only their own prefix and these read-only ones (llmengine_site/storage_scope.py).
+LLME_S3_PREFIX = env.str("LLME_S3_PREFIX", default="llm-engine")
+LLME_SHARED_READ_PREFIXES = env.list("LLME_SHARED_READ_PREFIXES", default=[])
 LLME_MAX_UPLOAD_BYTES = env.int("LLME_MAX_UPLOAD_BYTES", default=512 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 32 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 8 * 1024 * 1024
@@ -286,7 +289,7 @@ if LLME_S3_BUCKET:
     STORAGES["default"] = {
         "BACKEND": "storages.backends.s3.S3Storage",
         "OPTIONS": {"bucket_name": LLME_S3_BUCKET, "region_name": LLME_AWS_REGION, "file_overwrite": False,
-                    "location": env.str("LLME_S3_PREFIX", default="llm-engine")},
+                    "location": LLME_S3_PREFIX},
     }
 
 # Inference: how long a request may wait for a replica (retrying 429/503/connection errors);

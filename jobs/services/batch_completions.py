@@ -20,6 +20,7 @@ from endpoints.services import check_image_exists
 from jobs.choices import JobKind, batch_completion_status
 from jobs.models import BatchJob
 from jobs.services.runs import check_job_resources, job_create
+from llmengine_site import storage_scope
 from llmengine_site.auth import Caller
 from llmengine_site.errors import InvalidRequest
 
@@ -115,6 +116,11 @@ def batch_completion_create(caller: Caller, data: dict, version: int) -> BatchJo
         raise InvalidRequest(f"tool_config.name: only code_evaluator is supported, not {tool.get('name')!r}")
     if data.get("content") is None and not data.get("input_data_path"):
         raise InvalidRequest("Either input_data_path or content must be given")
+    if data.get("input_data_path"):
+        storage_scope.check_path(caller.team_id, "input_data_path", data["input_data_path"])
+    storage_scope.check_path(caller.team_id, "output_data_path", data["output_data_path"], write=True)
+    if model_config.get("checkpoint_path"):
+        storage_scope.check_path(caller.team_id, "model_config.checkpoint_path", model_config["checkpoint_path"])
     config_labels = model_config.pop("labels", None) or {}
     labels = config_labels if version == 1 else (data.get("labels") or config_labels)
     hardware = _hardware(data, model_config["model"], explicit_allowed=version == 2)

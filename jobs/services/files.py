@@ -32,7 +32,7 @@ def file_upload(caller: Caller, upload) -> File:
     if upload.size > max_upload_bytes():
         raise too_large(upload.size)
     file_id = ids.file_id()
-    key = storage.save_file(storage.file_storage_key(file_id), upload)
+    key = storage.save_file(storage.file_storage_key(caller.team_id, file_id), upload)
     try:
         return File.objects.create(
             id=file_id, owner=caller.team_id, created_by=caller.user_id, filename=upload.name or file_id,

@@ -13,11 +13,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from endpoints.images import full_image
-from endpoints.manifests.labels import label_value
 from jobs import datasets, selectors, storage
 from jobs.choices import ACTIVE_STATUSES, JobKind, JobStatus
 from jobs.models import BatchJob, FineTuneTemplate, JobEvent
 from jobs.services.runs import check_job_resources, job_create
+from llmengine_site import storage_scope
 from llmengine_site.auth import Caller
 from llmengine_site.errors import InvalidRequest, ObjectNotFound, UpstreamUnavailable
 from llmengine_site.infra import InfraError
@@ -48,15 +48,13 @@ def fine_tuned_model_name(base_model: str, suffix: str | None, now=None) -> str:
 
 def output_location(owner: str, fine_tuned_model: str) -> str:
     """Where the training job writes the weights: `<repository>/<owner>/models--<name>`."""
-    repository = getattr(settings, "LLME_FINE_TUNE_REPOSITORY", "")
-    if not repository and getattr(settings, "LLME_S3_BUCKET", ""):
-        repository = f"s3://{settings.LLME_S3_BUCKET}/fine_tuned_weights"
-    if not repository:
+    prefix = storage_scope.fine_tune_prefix(owner)
+    if not prefix:
         raise InvalidRequest(
             "Fine-tuning is not configured in this deployment: set LLME_FINE_TUNE_REPOSITORY (an s3:// prefix "
             "for fine-tuned weights) or LLME_S3_BUCKET."
         )
-    return f"{repository.rstrip('/')}/{label_value(owner)}/models--{fine_tuned_model}"
+    return f"{prefix}models--{fine_tuned_model}"
 
 
 def _check_suffix(suffix: str | None) -> None:
@@ -187,6 +185,7 @@ def fine_tuned_weights_urls(caller: Caller, model_name: str) -> dict[str, str]:
         location = job.output_location if job else None
     if not location or not location.startswith("s3://"):
         raise ObjectNotFound(MODEL_NOT_FOUND)
+    storage_scope.check_path(caller.team_id, "checkpoint_path", location)
     try:
         urls = storage.presigned_urls_under(location)
     except InfraError as exc:

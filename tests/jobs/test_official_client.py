@@ -148,13 +148,17 @@ def test_succeeded_fine_tune_is_served_and_its_weights_download(llmengine_client
 
 
 def test_batch_completions_v1_and_v2_create_get_cancel(llmengine_client, k8s_api, settings):
+    # Paths are in the caller's own prefix and the shared base-weights prefix (storage scoping).
+    settings.LLME_S3_BUCKET = BUCKET
+    settings.LLME_SHARED_READ_PREFIXES = ["s3://w/"]
+    out = f"s3://{BUCKET}/llm-engine/teams/test-user-id/out"
     content = CreateBatchCompletionsRequestContent(prompts=["hi"], max_new_tokens=8, temperature=0.0)
     v1 = Completion.batch_create(
-        output_data_path="s3://out/v1.json", content=content,
+        output_data_path=f"{out}/v1.json", content=content,
         model_config=CreateBatchCompletionsModelConfig(model="llama-2-7b", labels={"team": "ml", "product": "eval"}),
     )
     v2 = Completion.batch_create(
-        output_data_path="s3://out/v2.json", content=content, use_v2=True,
+        output_data_path=f"{out}/v2.json", content=content, use_v2=True,
         model_config=CreateBatchCompletionsModelConfig(model="llama-2-7b", checkpoint_path="s3://w/llama"),
         labels={"team": "ml"},
     )
@@ -170,7 +174,7 @@ def test_batch_completions_v1_and_v2_create_get_cancel(llmengine_client, k8s_api
         assert pod["initContainers"][0]["restartPolicy"] == "Always"
         assert pod["containers"][0]["command"] == ["python", "-m", "jobs.batch_runner"]
     got = Completion.get_batch_completion(v2.job_id)
-    assert got["job"]["status"] == "queued" and got["job"]["output_data_path"] == "s3://out/v2.json"
+    assert got["job"]["status"] == "queued" and got["job"]["output_data_path"] == f"{out}/v2.json"
     assert Completion.get_batch_completion(v1.job_id)["job"]["metadata"] == {"team": "ml", "product": "eval"}
     assert Completion.cancel_batch_completion(v2.job_id) == {"success": True}
     assert Completion.get_batch_completion(v2.job_id)["job"]["status"] == "cancelled"
