@@ -18,7 +18,8 @@ def read_states(endpoint_ids: list[str]) -> dict[str, dict]:
     if not endpoint_ids:
         return {}
     found = cache.get_many([_key(endpoint_id) for endpoint_id in endpoint_ids])
-    return {key.split(":", 1)[1]: value for key, value in found.items()}
+    # A value the cache could not verify reads as None: treat it as not observed.
+    return {key.split(":", 1)[1]: value for key, value in found.items() if value is not None}
 
 
 def read_state(endpoint_id: str) -> dict | None:

@@ -132,7 +132,9 @@ if REDIS_URL:
             "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "llme",
-            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 2, "SOCKET_TIMEOUT": 2},
+            # Signed JSON, never pickle: writing to Redis must not run code or forge an entry.
+            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 2, "SOCKET_TIMEOUT": 2,
+                        "SERIALIZER": "llmengine_site.cache_serializer.SignedJSONSerializer"},
         }
     }
 else:
