@@ -21,3 +21,9 @@ def resolve_tag(framework: str, tag: str) -> str:
     if tag != "latest":
         return tag
     return settings.LLME_FRAMEWORK_LATEST_TAGS.get(framework, "latest")
+
+
+def is_framework_repository(repository: str) -> bool:
+    """True for the repositories of the configured inference frameworks (the platform's own
+    images); False for any other repository, e.g. a tenant's bundle image."""
+    return repository in set(settings.LLME_FRAMEWORK_REPOSITORIES.values())

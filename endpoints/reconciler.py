@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from endpoints import infra_state
 from endpoints.choices import BUILD_PENDING_STATUSES, EndpointStatus, EndpointType
-from endpoints.images import full_image
+from endpoints.images import full_image, is_framework_repository
 from endpoints.manifests import render_image_cache_daemonset
 from endpoints.manifests.image_cache import image_cache_containers, image_cache_namespace
 from endpoints.manifests.labels import ENDPOINT_ID, MANAGED_BY, MANAGED_BY_VALUE
@@ -119,8 +119,10 @@ def prune_orphans(kube: KubeClient, *, dry_run: bool = False, summary: Summary |
 
 
 def image_cache_plan(endpoints: list[ModelEndpoint], states: dict[str, dict]) -> dict[str, list[str]]:
-    """Images to pre-pull per GPU type: the forwarder first, then high-priority endpoints,
-    endpoints without available workers, and the most recently updated (at most 32)."""
+    """Images to pre-pull per GPU type: the forwarder first, then the framework images of
+    high-priority endpoints, endpoints without available workers, and the most recently updated
+    (at most 32). A tenant's bundle image is never pre-pulled: a cache runs its images on every
+    node of the GPU type, so only platform and framework images belong there."""
     def rank(endpoint):
         available = (states.get(endpoint.id) or {}).get("available_workers") or 0
         return (not endpoint.high_priority, available > 0, -endpoint.last_updated_at.timestamp())
@@ -128,7 +130,10 @@ def image_cache_plan(endpoints: list[ModelEndpoint], states: dict[str, dict]) ->
     plan: dict[str, list[str]] = {}
     for endpoint in sorted((e for e in endpoints if e.gpu_type), key=rank):
         images = plan.setdefault(endpoint.gpu_type, [settings.LLME_FORWARDER_IMAGE])
-        image = full_image(endpoint.bundle.spec.get("repository", ""), endpoint.bundle.spec.get("tag", ""))
+        repository = endpoint.bundle.spec.get("repository", "")
+        if not is_framework_repository(repository):
+            continue
+        image = full_image(repository, endpoint.bundle.spec.get("tag", ""))
         if image not in images and len(images) < IMAGES_PER_CACHE:
             images.append(image)
     return plan
