@@ -1,15 +1,23 @@
 """Operator console for files, fine-tunes, templates, batch jobs, bundles and triggers.
 Actions call the same services as the API; rows that own cloud resources (stored bytes,
 Kubernetes Jobs, CronJobs and credentials) are never bulk-deleted behind the services' back."""
+import json
+
 from django import forms
 from django.contrib import admin, messages
 from django.http import FileResponse
-from django.utils.html import format_html_join
+from django.utils.html import format_html, format_html_join
 
 from jobs import events, storage
 from jobs.models import BatchJob, DockerImageBatchJobBundle, File, FineTuneTemplate, JobEvent, Trigger
 from jobs.services import files, runs, triggers
 from jobs.services.templates import TEMPLATE_FIELDS, template_errors
+from llmengine_site.redaction import redact_credentials
+
+
+def _redacted_json(value) -> str:
+    """Tenant JSON with credentials (a wandb api_key...) shown as "set", never their value."""
+    return format_html("<pre>{}</pre>", json.dumps(redact_credentials(value), indent=2, sort_keys=True))
 
 
 class NoBulkDelete:
@@ -67,14 +75,19 @@ class BatchJobAdmin(NoBulkDelete, admin.ModelAdmin):
     search_fields = ("id", "owner", "created_by", "fine_tuned_model")
     inlines = [JobEventInline]
     actions = ["cancel_jobs"]
-    exclude = ("final_events",)
-    readonly_fields = [field.name for field in BatchJob._meta.fields if field.name != "final_events"] + ["job_events"]
+    exclude = ("final_events", "job_config")
+    readonly_fields = [field.name for field in BatchJob._meta.fields
+                       if field.name not in ("final_events", "job_config")] + ["config", "job_events"]
 
     def has_add_permission(self, request):
         return False
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    @admin.display(description="job config")
+    def config(self, obj):
+        return _redacted_json(obj.job_config)
 
     @admin.display(description="Events (status, log, Kubernetes)")
     def job_events(self, obj):
@@ -123,11 +136,16 @@ class TriggerAdmin(NoBulkDelete, admin.ModelAdmin):
     list_filter = ("suspend", "owner")
     search_fields = ("name", "id", "owner")
     readonly_fields = ("id", "name", "owner", "created_by", "created_at", "bundle", "cron_schedule", "suspend",
-                       "default_job_config", "default_job_metadata", "api_key", "spec_version", "synced_version", "sync_error")
+                       "job_config", "default_job_metadata", "api_key", "spec_version", "synced_version", "sync_error")
+    exclude = ("default_job_config",)
     actions = ["suspend_triggers", "resume_triggers", "delete_triggers"]
 
     def has_add_permission(self, request):
         return False
+
+    @admin.display(description="default job config")
+    def job_config(self, obj):
+        return _redacted_json(obj.default_job_config)
 
     @admin.display(boolean=True)
     def synced(self, obj):

@@ -4,7 +4,8 @@ Guarantees:
 - a job's container environment is the job's own env plus a few variables we name here; the
   control plane's own environment (DATABASE_URL, SECRET_KEY, REDIS_URL, cloud keys …) is never
   copied into it (docs/wire-contract.md#secrets-and-user-workloads);
-- the job's config is a ConfigMap mounted read-only as one file at `mount_location`;
+- the job's config is a Secret (it may carry tenant credentials, e.g. a wandb api_key) mounted
+  read-only as one file at `mount_location`; never a ConfigMap;
 - GPU jobs use the same node selector and toleration as endpoint pods;
 - every object carries `app.kubernetes.io/managed-by: llm-engine` and `llm-engine.io/job-id`
   (or `llm-engine.io/trigger-id`), which is how the reconciler finds and prunes them.
@@ -42,11 +43,12 @@ def _dns(text: str) -> str:
 
 
 def job_name(job_id: str) -> str:
-    """Name of the job's Kubernetes Job and (with `-config`) its ConfigMap."""
+    """Name of the job's Kubernetes Job and (with `-config`) its config Secret."""
     return JOB_PREFIX + _dns(job_id)
 
 
-def job_config_map_name(job_id: str) -> str:
+def job_config_name(job_id: str) -> str:
+    """The job's config Secret (jobs launched before it was a Secret have a ConfigMap so named)."""
     return job_name(job_id) + "-config"
 
 
@@ -84,12 +86,16 @@ def job_labels(job) -> dict:
     return labels
 
 
-def render_job_config_map(job) -> dict:
+def render_job_config_secret(job) -> dict:
+    """The job's config file. A Secret, not a ConfigMap: the config holds what the tenant gave
+    (a fine-tune's wandb api_key, a batch job's own settings), and ConfigMaps are readable by
+    anyone who may read the namespace's configuration."""
     return {
         "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": job_config_map_name(job.id), "namespace": namespace(), "labels": job_labels(job)},
-        "data": {CONFIG_KEY: json.dumps(job.job_config, sort_keys=True)},
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": {"name": job_config_name(job.id), "namespace": namespace(), "labels": job_labels(job)},
+        "stringData": {CONFIG_KEY: json.dumps(job.job_config, sort_keys=True)},
     }
 
 
@@ -173,7 +179,7 @@ def _pod_spec(job) -> dict:
         **({"initContainers": [_model_server_sidecar(job, server)]} if server else {}),
         "containers": [container],
         "volumes": [
-            {"name": CONFIG_VOLUME, "configMap": {"name": job_config_map_name(job.id)}},
+            {"name": CONFIG_VOLUME, "secret": {"secretName": job_config_name(job.id)}},
             # Training and vLLM need a large /dev/shm; the container default is 64Mi.
             {"name": SHM_VOLUME, "emptyDir": {"medium": "Memory"}},
         ],

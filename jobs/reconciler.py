@@ -147,7 +147,8 @@ def _prune(kube: KubeClient, job_names: set[str], summary: JobsSummary) -> None:
     known = {manifests.job_name(job_id) for job_id in BatchJob.objects.filter(reaped_at__isnull=True).values_list("id", flat=True)}
     for name in sorted(job_names - known):  # no row, or a row whose objects were already reaped
         kube.delete("batch/v1", "Job", name, namespace)
-        kube.delete("v1", "ConfigMap", name + "-config", namespace)
+        kube.delete("v1", "Secret", name + "-config", namespace)
+        kube.delete("v1", "ConfigMap", name + "-config", namespace)  # jobs launched when it was a ConfigMap
         summary.pruned.append(name)
     triggers = {manifests.trigger_name(trigger_id) for trigger_id in Trigger.objects.values_list("id", flat=True)}
     for cron_job in kube.list("batch/v1", "CronJob", namespace, label_selector=manifests.trigger_selector()):

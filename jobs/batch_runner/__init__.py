@@ -5,7 +5,7 @@ The pod runs the stock vLLM OpenAI server as a native sidecar and this runner be
 ("How a batch completion runs").
 
 The runner never touches the control plane: no database, no Redis, no Kubernetes API. It reads
-its config file (the job's ConfigMap), the input (inline content or a stored JSON file), talks
+its config file (the job's config Secret), the input (inline content or a stored JSON file), talks
 to the model server on localhost, and writes to object storage (or a local directory):
 
 - `<state>/parts/<worker>-<run>-<n>.jsonl` — checkpoints: one line per finished prompt

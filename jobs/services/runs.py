@@ -2,7 +2,7 @@
 
 Flow (docs/design.md#desired-state-and-the-flow-of-a-change): a service writes the row (PENDING)
 and sends `jobs.sync` after commit; the
-actor calls `job_sync`, which applies the ConfigMap and Job once (idempotent: server-side apply)
+actor calls `job_sync`, which applies the config Secret and Job once (idempotent: server-side apply)
 or, for a cancelled job, deletes them. The reconciler re-runs `job_sync` for rows whose message
 was lost and reads status back with `job_record_status`.
 """
@@ -104,7 +104,7 @@ def job_sync(job_id: str, kube: KubeClient | None = None) -> str:
         return "failed"
     try:
         kube = kube or get_kube()
-        kube.apply(manifests.render_job_config_map(job))
+        kube.apply(manifests.render_job_config_secret(job))
         kube.apply(job_object)
     except InfraError as exc:
         if exc.transient:
@@ -119,9 +119,10 @@ def job_sync(job_id: str, kube: KubeClient | None = None) -> str:
 
 
 def job_reap(job: BatchJob, kube: KubeClient) -> bool:
-    """Delete the job's Kubernetes Job (and its pods) and ConfigMap; the row stays. Idempotent."""
+    """Delete the job's Kubernetes Job (and its pods) and config; the row stays. Idempotent."""
     namespace = manifests.namespace()
     kube.delete("batch/v1", "Job", manifests.job_name(job.id), namespace)
-    kube.delete("v1", "ConfigMap", manifests.job_config_map_name(job.id), namespace)
+    kube.delete("v1", "Secret", manifests.job_config_name(job.id), namespace)
+    kube.delete("v1", "ConfigMap", manifests.job_config_name(job.id), namespace)  # jobs launched when it was a ConfigMap
     BatchJob.objects.filter(pk=job.id, reaped_at__isnull=True).update(reaped_at=timezone.now())
     return True

@@ -49,8 +49,8 @@ def _create(version: int) -> str:
 def _pod(k8s_api, job_id: str) -> tuple[dict, dict]:
     """(pod spec, mounted config) of the job as applied to the cluster."""
     job = k8s_jobs(k8s_api)[manifests.job_name(job_id)]
-    config_maps = {o["metadata"]["name"]: o for o in k8s_api.objects("ConfigMap", NS)}
-    config = json.loads(config_maps[manifests.job_config_map_name(job_id)]["data"][manifests.CONFIG_KEY])
+    secrets = {o["metadata"]["name"]: o for o in k8s_api.objects("Secret", NS)}
+    config = json.loads(secrets[manifests.job_config_name(job_id)]["stringData"][manifests.CONFIG_KEY])
     return job, config
 
 

@@ -69,9 +69,9 @@ def test_fine_tune_create_with_no_hyperparameters_runs_as_a_safe_job(llmengine_c
     kube_job = k8s_jobs(k8s_api)[f"llm-engine-job-{job.id}"]
     assert_valid(kube_job)
     assert_no_control_plane_secret(kube_job, settings)
-    config_map = k8s_api.get_object("ConfigMap", "llm-engine", f"llm-engine-job-{job.id}-config")
-    assert_valid(config_map)
-    assert training in config_map["data"]["config.json"]
+    config = k8s_api.get_object("Secret", "llm-engine", f"llm-engine-job-{job.id}-config")
+    assert_valid(config)
+    assert training in config["stringData"]["config.json"]
     got = FineTune.get(created.id)
     assert (got.status, got.fine_tuned_model) == ("PENDING", job.fine_tuned_model)
     assert [j.id for j in FineTune.list().jobs] == [created.id]
