@@ -24,6 +24,7 @@ from endpoints.resources import validate_resources
 from llmengine_site.auth import Caller
 from llmengine_site.errors import DomainError, InvalidRequest
 from llmengine_site.infra import InfraError
+from llmengine_site.redaction import redact_secret_objects
 
 OPERATE_PERMISSION = "endpoints.change_modelendpoint"
 TEARDOWN_PERMISSION = "endpoints.delete_modelendpoint"
@@ -45,17 +46,19 @@ def error_text(exc: Exception) -> str:
 
 def rendered_manifests(endpoint: ModelEndpoint) -> tuple[str, str]:
     """(YAML of every object the builder would apply, error text). The cluster's optional CRDs
-    are assumed as in the chart (KEDA yes, LWS no); the page says so."""
+    are assumed as in the chart (KEDA yes, LWS no); the page says so. Secret values show as
+    "set"."""
     import yaml
 
-    from endpoints.builder import endpoint_spec
+    from endpoints.builder import endpoint_spec, preview_queue_url
     from endpoints.manifests import render_endpoint
 
     try:
-        objects = render_endpoint(endpoint_spec(endpoint), keda_available=True, lws_available=False)
+        spec = endpoint_spec(endpoint, preview_queue_url(endpoint, look_up=False))  # no AWS call per page
+        objects = render_endpoint(spec, keda_available=True, lws_available=False)
     except (ValueError, KeyError) as exc:  # KeyError: a bundle without an image cannot render
         return "", str(exc)
-    return yaml.safe_dump_all(objects, sort_keys=False), ""
+    return yaml.safe_dump_all(redact_secret_objects(objects), sort_keys=False), ""
 
 
 class ScaleForm(forms.Form):

@@ -69,6 +69,25 @@ def endpoint_spec(endpoint: ModelEndpoint, queue_url: str | None = None) -> Endp
     )
 
 
+def preview_queue_url(endpoint: ModelEndpoint, look_up: bool = True) -> str | None:
+    """The queue URL to show in a preview (console page, `render_endpoint_manifests`) of an async
+    endpoint: the existing queue's when `look_up` finds it, else the URL SQS gives a queue of
+    that name in the configured region and account (the builder creates it on the next build).
+    None for other endpoints. Never creates anything; a failed look-up falls back quietly."""
+    if endpoint.endpoint_type != EndpointType.ASYNC:
+        return None
+    if look_up:
+        try:
+            found = queues.queue_url(endpoint.id)
+        except InfraError:
+            found = None
+        if found:
+            return found
+    region = settings.LLME_AWS_REGION
+    account = getattr(settings, "LLME_AWS_ACCOUNT_ID", "") or "<account-id>"
+    return f"https://sqs.{region}.amazonaws.com/{account}/{endpoint_queue_name(endpoint.id)}"
+
+
 def render_for_cluster(kube: KubeClient, endpoint: ModelEndpoint, queue_url: str | None = None) -> list[dict]:
     """Every object of the endpoint for this cluster (CRDs looked up). Raises ValueError when
     the spec cannot run here (no KEDA for min_workers 0, no LWS, unmapped GPU type)."""

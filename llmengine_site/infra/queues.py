@@ -72,6 +72,11 @@ def queue_depth(endpoint_id: str) -> int | None:
     return _backend().queue_depth(endpoint_id)
 
 
+def queue_url(endpoint_id: str) -> str | None:
+    """The existing queue's URL (SQS), None when it does not exist or on the Redis backend."""
+    return _backend().queue_url(endpoint_id)
+
+
 def list_queues(prefix: str = ENDPOINT_PREFIX) -> list[str]:
     """Names of the existing queues starting with `prefix`, sorted (to prune orphans)."""
     return _backend().list_queues(prefix)
@@ -170,6 +175,11 @@ class SqsQueues:
             attributes = aws.client("sqs").get_queue_attributes(
                 QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
         return int(attributes["ApproximateNumberOfMessages"])
+
+    def queue_url(self, endpoint_id) -> str | None:
+        name = endpoint_queue_name(endpoint_id)
+        with self._errors(f"look up SQS queue {name}"):
+            return self._lookup(name)
 
     def list_queues(self, prefix) -> list[str]:
         names = []
@@ -317,6 +327,9 @@ class RedisQueues:
                 return None
             # Receipts past their deadline are visible again, as in SQS.
             return client.llen(self._key(name, "pending")) + client.zcount(self._key(name, "inflight"), "-inf", _now())
+
+    def queue_url(self, endpoint_id) -> str | None:
+        return None  # Redis queues are known by name only
 
     def list_queues(self, prefix) -> list[str]:
         with self._errors("list Redis queues"):

@@ -1,7 +1,7 @@
 import yaml
 from django.core.management.base import BaseCommand, CommandError
 
-from endpoints.builder import endpoint_spec, render_for_cluster
+from endpoints.builder import endpoint_spec, preview_queue_url, render_for_cluster
 from endpoints.manifests import render_endpoint
 from endpoints.models import ModelEndpoint
 from llmengine_site.infra import InfraError
@@ -22,10 +22,12 @@ class Command(BaseCommand):
         if endpoint is None:
             raise CommandError(f"No endpoint named {name!r}.")
         try:
+            # Async endpoints on SQS: the existing queue's URL, or the one SQS will give it.
+            queue_url = preview_queue_url(endpoint, look_up=not offline)
             if offline:
-                objects = render_endpoint(endpoint_spec(endpoint), keda_available=True, lws_available=False)
+                objects = render_endpoint(endpoint_spec(endpoint, queue_url), keda_available=True, lws_available=False)
             else:
-                objects = render_for_cluster(get_kube(), endpoint)
+                objects = render_for_cluster(get_kube(), endpoint, queue_url)
         except InfraError as exc:
             raise CommandError(f"{exc} (or pass --offline)") from exc
         except ValueError as exc:
