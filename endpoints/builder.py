@@ -15,7 +15,7 @@ from endpoints.manifests.lws import LWS_API_VERSION
 from endpoints.manifests.render import endpoint_object_kinds
 from endpoints.manifests.spec import BundleSpec, EndpointSpec
 from endpoints.models import ModelEndpoint
-from endpoints.services import endpoint_record_status
+from endpoints.status import endpoint_record_status
 from endpoints.images import full_image
 from endpoints import infra_state
 from endpoints.inference.routing import forget as forget_route

@@ -19,7 +19,8 @@ from endpoints.manifests.labels import ENDPOINT_ID, MANAGED_BY, MANAGED_BY_VALUE
 from endpoints.manifests.render import endpoint_object_kinds
 from endpoints.models import ModelEndpoint
 from endpoints.observe import observe_endpoints
-from endpoints.services import endpoint_record_status
+from endpoints.status import endpoint_record_status
+from endpoints.tasks import sync_endpoint
 from llmengine_site.infra import InfraError, queues
 from llmengine_site.infra.kube import KubeClient
 from llmengine_site.infra.names import endpoint_id_from_queue_name
@@ -84,8 +85,6 @@ def update_statuses(endpoints: list[ModelEndpoint], states: dict[str, dict], sum
 def resend_stuck(endpoints: list[ModelEndpoint], summary: Summary, now=None) -> None:
     """Builds that were accepted but not applied (a lost message, a worker killed mid-build)
     and deletions not finished are sent again; the actor is idempotent."""
-    from endpoints.tasks import sync_endpoint
-
     cutoff = (now or timezone.now()) - STUCK_AFTER
     for endpoint in endpoints:
         behind = endpoint.status in BUILD_PENDING_STATUSES and endpoint.synced_version < endpoint.spec_version

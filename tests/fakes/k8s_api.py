@@ -163,6 +163,7 @@ class FakeKubernetesApi:
             self.denials: list[str] = []  # Forbidden messages sent (RBAC), for assertions
             # (revision, type, group/version, plural, namespace, object): what watches replay.
             self.events: list[tuple[int, str, str, str, str, dict]] = []
+            self.on_request = None  # a test's callable(RecordedRequest), run in the server thread
             self.revision = 1000
             for group_version in crds:
                 self.install_crd(group_version)
@@ -660,6 +661,8 @@ class Handler(BaseHTTPRequestHandler):
         with api.lock:
             api.requests.append(RecordedRequest(method, url.path, query, content_type, body))
             failure = self._take_failure(api, method, url.path)
+        if api.on_request is not None:
+            api.on_request(api.requests[-1])
         if failure is not None and failure.status == HANG:
             time.sleep(HANG_SECONDS)
         if failure is not None and failure.status in (DROP, HANG):

@@ -26,7 +26,7 @@ def _endpoint(name: str):
 
 
 def _set_status(name: str, status: str, reason: str = "") -> None:
-    from endpoints.services import endpoint_record_status
+    from endpoints.status import endpoint_record_status
 
     assert endpoint_record_status(_endpoint(name).id, None, status, reason)
 

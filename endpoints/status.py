@@ -1,0 +1,37 @@
+"""Status recording of endpoints: every status move goes through here and leaves an event row.
+
+Used by the services (writes), the builder and the reconciler; imports only models."""
+from django.db import transaction
+from django.utils import timezone
+
+from endpoints.inference.routing import forget
+from endpoints.models import EndpointEvent, ModelEndpoint
+
+
+def endpoint_record_status(endpoint_id: str, spec_version: int | None, new_status: str, reason: str = "") -> bool:
+    """Move an endpoint to `new_status` (with a reason) if it is still at `spec_version`
+    (any version when None), and record the transition as an event. Returns whether it moved.
+
+    The conditional UPDATE keeps an old build from overwriting the status of a newer spec."""
+    with transaction.atomic():
+        queryset = ModelEndpoint.objects.select_for_update().filter(pk=endpoint_id)
+        if spec_version is not None:
+            queryset = queryset.filter(spec_version=spec_version)
+        endpoint = queryset.first()
+        if endpoint is None:
+            return False
+        old_status = endpoint.status
+        if old_status == new_status and endpoint.status_reason == reason:
+            return True
+        ModelEndpoint.objects.filter(pk=endpoint_id).update(
+            status=new_status, status_reason=reason, last_updated_at=timezone.now()
+        )
+        EndpointEvent.objects.create(endpoint_id=endpoint_id, old_status=old_status, new_status=new_status, reason=reason)
+        name = endpoint.name
+    transaction.on_commit(lambda: forget(endpoint_id, name))  # the gateway answers by the new status
+    return True
+
+
+def record_event(endpoint: ModelEndpoint, old_status: str, reason: str) -> None:
+    """An event for a move the caller has just written (the row holds the new status)."""
+    EndpointEvent.objects.create(endpoint=endpoint, old_status=old_status, new_status=endpoint.status, reason=reason)
