@@ -1,7 +1,8 @@
-"""Hostile input is answered 4xx before it reaches a view or the database (issue 11 §7).
+"""Hostile input is answered 4xx before it reaches a view or the database (docs/security.md#what-isolates-teams).
 
 One place decides, for every route (the ASGI fast path in `asgi.py`, Django's stack through
-`InputGuardMiddleware`, and every JSON body through `GuardedJSONParser` / `jsonio.loads`):
+`InputGuardMiddleware`, and every JSON body through `load_json`, which the API's parsers in
+`llmengine_site/parsers.py` use):
 
 - a body whose `Content-Length` is over the limit is refused with 413 before it is read and
   before any authentication work (JSON bodies: `DATA_UPLOAD_MAX_MEMORY_SIZE`; multipart
@@ -15,8 +16,6 @@ from urllib.parse import parse_qsl
 from django.conf import settings
 from django.http import JsonResponse
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
-from rest_framework.exceptions import ParseError
-from rest_framework.parsers import JSONParser, MultiPartParser
 
 MAX_JSON_DEPTH = 64
 MULTIPART_OVERHEAD_BYTES = 1024 * 1024
@@ -184,35 +183,3 @@ def load_json(raw: bytes | str, allow_nan: bool = True):
 
 def _refuse_constant(name: str):
     raise ValueError(f"{name} is not valid JSON")
-
-
-class GuardedJSONParser(JSONParser):
-    """DRF's JSON parser through `load_json`: no RecursionError, no NUL reaching the database."""
-
-    def parse(self, stream, media_type=None, parser_context=None):
-        encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
-        raw = stream.read() if stream is not None else b""
-        if not raw:
-            raise ParseError("the body is empty")
-        try:
-            return load_json(raw.decode(encoding) if encoding.lower() not in ("utf-8", "utf8") else raw, allow_nan=False)
-        except BodyRefused:
-            raise
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise ParseError(str(exc)) from exc
-
-
-class GuardedMultiPartParser(MultiPartParser):
-    """Multipart forms: form fields and file names the database refuses are a 422."""
-
-    def parse(self, stream, media_type=None, parser_context=None):
-        parsed = super().parse(stream, media_type, parser_context)
-        for key, values in parsed.data.lists():
-            for value in values:
-                if refused_text(key) or refused_text(value):
-                    raise BodyRefused(["body", key], "must not contain NUL bytes or unpaired surrogates")
-        for key, files in parsed.files.lists():
-            for upload in files:
-                if refused_text(key) or refused_text(upload.name or ""):
-                    raise BodyRefused(["body", key], "file names must not contain NUL bytes or unpaired surrogates")
-        return parsed

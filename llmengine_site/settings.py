@@ -178,7 +178,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["llmengine_site.auth.CredentialAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["llmengine_site.auth.IsAuthenticatedCaller"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["llmengine_site.input_guard.GuardedJSONParser", "llmengine_site.input_guard.GuardedMultiPartParser"],
+    "DEFAULT_PARSER_CLASSES": ["llmengine_site.parsers.GuardedJSONParser", "llmengine_site.parsers.GuardedMultiPartParser"],
     "EXCEPTION_HANDLER": "llmengine_site.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "llmengine_site.schema.AutoSchema",
     "UNAUTHENTICATED_USER": None,

@@ -1,4 +1,4 @@
-"""Which storage paths a team may name (issue 11 §1; docs/security.md).
+"""Which storage paths a team may name (docs/security.md#what-isolates-teams).
 
 The control plane reads and presigns objects with its own credentials, so a path a caller gives
 must be one its team may reach. A team may name:

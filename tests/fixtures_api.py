@@ -49,7 +49,7 @@ def official_client(base_path: str, api_key: str = "test-user-id"):
 
 
 @pytest.fixture
-def llmengine_client(live_server):
+def llmengine_client(live_server, django_db_serialized_rollback):
     """The official client, talking to a live (WSGI) server as `test-user-id`."""
     with official_client(live_server.url + "/") as engine:
         yield engine

@@ -17,7 +17,7 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def gateway(transactional_db, settings):
+def gateway(transactional_db, django_db_serialized_rollback, settings):
     """Base URL of the gateway served by uvicorn, as in production (ASGI, async views)."""
     from endpoints.inference import demand, routing
     from llmengine_site.asgi import application

@@ -1,4 +1,4 @@
-"""Hostile input answers 4xx, never 5xx (issue 11 §7): oversized bodies (413 from Content-Length,
+"""Hostile input answers 4xx, never 5xx (docs/security.md#what-isolates-teams): oversized bodies (413 from Content-Length,
 before the body is read and before authentication), deep JSON nesting, and characters PostgreSQL
 refuses in paths, query parameters and body fields. Over Django's stack (test client) and over
 the real ASGI gateway (uvicorn), whose inference routes skip Django."""

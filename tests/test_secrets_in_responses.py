@@ -1,4 +1,4 @@
-"""Secrets are write-only in every API response (issue 11 §4): callback passwords and private
+"""Secrets are write-only in every API response (docs/security.md#what-isolates-teams): callback passwords and private
 keys of endpoints are never answered, to their owner or to other teams reading a public LLM
 endpoint, while the official client still parses the body."""
 import pytest

@@ -28,11 +28,13 @@ from tests.jobs.conftest import BUCKET, NS, assert_no_control_plane_secret, asse
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 REPO = Path(__file__).resolve().parents[2]
+OUT = "llm-engine/teams/test-user-id/out"  # the caller's own prefix (storage scoping)
 PROMPTS = [" ".join(["word"] * (index + 1)) for index in range(200)]  # prompt i has i + 1 tokens
 
 
 @pytest.fixture
-def storage(bucket):
+def storage(bucket, settings):
+    settings.LLME_S3_BUCKET = BUCKET
     locations._s3 = None  # the runner's client (also used by the reconciler) must see moto
     yield boto3.client("s3", region_name="us-west-2")
     locations._s3 = None
@@ -41,7 +43,7 @@ def storage(bucket):
 def _create(version: int) -> str:
     content = CreateBatchCompletionsRequestContent(prompts=PROMPTS, max_new_tokens=4, temperature=0.0)
     created = Completion.batch_create(
-        output_data_path=f"s3://{BUCKET}/out/v{version}.json", content=content, use_v2=version == 2,
+        output_data_path=f"s3://{BUCKET}/{OUT}/v{version}.json", content=content, use_v2=version == 2,
         model_config=CreateBatchCompletionsModelConfig(model="llama-2-7b"))
     return created.job_id
 
@@ -114,7 +116,7 @@ def _wait_for_progress(job_id: str, at_least: int, process: subprocess.Popen, ti
 
 
 def _outputs(storage, version: int) -> list:
-    return json.loads(storage.get_object(Bucket=BUCKET, Key=f"out/v{version}.json")["Body"].read())
+    return json.loads(storage.get_object(Bucket=BUCKET, Key=f"{OUT}/v{version}.json")["Body"].read())
 
 
 @pytest.mark.parametrize("version", [1, 2])
@@ -162,12 +164,14 @@ def test_200_prompts_run_to_completed_with_outputs_in_storage_and_a_runner_kille
     assert all(output["text"] for output in outputs)
 
 
-def test_a_batch_job_that_cannot_be_created_ends_failed_with_a_reason(llmengine_client, monkeypatch, tmp_path):
+def test_a_batch_job_that_cannot_be_created_ends_failed_with_a_reason(llmengine_client, monkeypatch, tmp_path,
+                                                                      settings):
     from llmengine_site.infra.kube import reset_kube_client
 
     monkeypatch.setenv("KUBECONFIG", str(tmp_path / "missing"))
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    settings.LLME_S3_BUCKET = BUCKET
     reset_kube_client()
     try:
         job_id = _create(2)

@@ -1,4 +1,4 @@
-"""A fine-tune's wandb api_key is write-only: no API response returns it (issue 11 §4)."""
+"""A fine-tune's wandb api_key is write-only: no API response returns it (docs/security.md#what-isolates-teams)."""
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 API_KEY = "wandb-secret-0123456789"
