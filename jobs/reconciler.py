@@ -15,10 +15,10 @@ from django.utils import timezone
 
 from jobs import events, manifests
 from jobs.choices import ACTIVE_STATUSES, TERMINAL_STATUSES, JobKind, JobStatus
+from jobs.converge import job_reap, job_sync, trigger_sync
 from jobs.models import BatchJob, Trigger
 from jobs.services.fine_tunes import fine_tune_serve
-from jobs.services.runs import job_reap, job_record_status, job_sync
-from jobs.services.triggers import trigger_sync
+from jobs.status import job_record_status
 from llmengine_site.infra import InfraError
 from llmengine_site.infra.kube import KubeClient
 

@@ -16,7 +16,7 @@ from endpoints.images import full_image
 from jobs import datasets, selectors, storage
 from jobs.choices import ACTIVE_STATUSES, JobKind, JobStatus
 from jobs.models import BatchJob, FineTuneTemplate, JobEvent
-from jobs.services.runs import check_job_resources, job_create
+from jobs.services.runs import check_job_resources, enqueue_sync, job_cancel, job_create
 from llmengine_site import storage_scope
 from llmengine_site.auth import Caller
 from llmengine_site.errors import InvalidRequest, ObjectNotFound, UpstreamUnavailable
@@ -127,8 +127,6 @@ def fine_tune_cancel(job: BatchJob) -> bool:
     finished one has its Kubernetes Job objects removed (its weights and any endpoint it
     produced stay). Either way it leaves `GET /v1/llm/fine-tunes`; the row, its status and its
     events stay for `GET /v1/llm/fine-tunes/{id}` and the console. Always True."""
-    from jobs.services.runs import _send_sync, job_cancel
-
     with transaction.atomic():
         if job.status in ACTIVE_STATUSES:
             job_cancel(job)
@@ -138,7 +136,7 @@ def fine_tune_cancel(job: BatchJob) -> bool:
                 JobEvent.objects.create(job=job, old_status=job.status, new_status=job.status,
                                         reason="cancelled after it finished: Kubernetes objects removed, weights "
                                                "and endpoint kept; no longer listed")
-            _send_sync(job.pk)
+            enqueue_sync(job.pk)
     return True
 
 

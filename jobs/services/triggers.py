@@ -6,16 +6,15 @@ held only in the trigger's Kubernetes Secret, and revoked the moment the trigger
 an invalid cron expression is refused with a 400 naming it; nothing is created on bad input.
 """
 from croniter import croniter
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
 
-from jobs import manifests, selectors
+from jobs import selectors
 from jobs.models import Trigger
+from jobs.tasks import sync_trigger
 from llmengine_site.auth import Caller
 from llmengine_site.errors import InvalidRequest
-from llmengine_site.infra.kube import KubeClient, get_kube
-from llmengine_site.services import api_key_create, api_key_revoke
+from llmengine_site.services import api_key_revoke
 
 CRON_MACROS = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
 
@@ -33,8 +32,6 @@ def check_cron(expression: str) -> None:
 
 
 def _send_sync(trigger_id: str) -> None:
-    from jobs.tasks import sync_trigger
-
     transaction.on_commit(lambda: sync_trigger.send(trigger_id))
 
 
@@ -81,48 +78,3 @@ def trigger_delete(trigger: Trigger) -> None:
             api_key_revoke(trigger.api_key)
         Trigger.objects.filter(pk=trigger.pk).delete()
         _send_sync(trigger.id)
-
-
-def _credential_is_live(trigger: Trigger, kube: KubeClient) -> bool:
-    if trigger.api_key is None or trigger.api_key.revoked_at is not None:
-        return False
-    return kube.get("v1", "Secret", manifests.trigger_secret_name(trigger.id), manifests.namespace()) is not None
-
-
-def _issue_credential(trigger: Trigger, kube: KubeClient) -> None:
-    """A fresh key for the trigger in its Secret; the previous key (if any) stops working."""
-    key, raw = api_key_create(user_id=trigger.created_by, team_id=trigger.owner, name=f"trigger {trigger.id}")
-    # In trust-username mode the gateway takes the credential as the user id itself.
-    credential = raw if settings.LLME_AUTH_MODE == "api-key" else trigger.created_by
-    body = {
-        "docker_image_batch_job_bundle_id": trigger.bundle_id,
-        "job_config": trigger.default_job_config,
-        "labels": {**(trigger.default_job_metadata or {}), "trigger_id": trigger.id},
-    }
-    try:
-        kube.apply(manifests.render_trigger_secret(trigger, credential, body))
-    except Exception:
-        api_key_revoke(key)  # never leave a live key that nothing holds
-        raise
-    old = trigger.api_key
-    Trigger.objects.filter(pk=trigger.pk).update(api_key=key)
-    if old is not None:
-        api_key_revoke(old)
-
-
-def trigger_sync(trigger_id: str, kube: KubeClient | None = None) -> str:
-    """Converge the cluster with the row (idempotent): apply the Secret and CronJob, or remove
-    them when the trigger is gone. Raises InfraError. Returns what it did."""
-    kube = kube or get_kube()
-    namespace = manifests.namespace()
-    trigger = Trigger.objects.select_related("api_key").filter(pk=trigger_id).first()
-    if trigger is None:
-        kube.delete("batch/v1", "CronJob", manifests.trigger_name(trigger_id), namespace)
-        kube.delete("v1", "Secret", manifests.trigger_secret_name(trigger_id), namespace)
-        return "removed"
-    if not _credential_is_live(trigger, kube):
-        _issue_credential(trigger, kube)
-    kube.apply(manifests.render_trigger_cron_job(trigger))
-    Trigger.objects.filter(pk=trigger.pk, spec_version=trigger.spec_version).update(
-        synced_version=trigger.spec_version, sync_error="")
-    return "applied"

@@ -20,7 +20,7 @@ from jobs import manifests
 from jobs.batch_runner import checkpoint, locations
 from jobs.models import BatchJob
 from jobs.reconciler import reconcile_jobs
-from jobs.services.runs import job_sync
+from jobs.converge import job_sync
 from llmengine_site.infra.kube import get_kube
 from tests.fakes.model_servers import ModelServer
 from tests.jobs.conftest import BUCKET, NS, assert_no_control_plane_secret, assert_valid, k8s_jobs

@@ -10,8 +10,7 @@ from jobs import manifests
 from jobs.models import BatchJob, Trigger
 from jobs.reconciler import reconcile_jobs, status_from_job
 from jobs.selectors import dashboard_summary
-from jobs.services.runs import job_sync
-from jobs.services.triggers import trigger_sync
+from jobs.converge import job_sync, trigger_sync
 from llmengine_site.infra.kube import get_kube
 from llmengine_site.models import ApiKey
 from tests.jobs.conftest import NS, assert_no_control_plane_secret, assert_valid, finish_job, k8s_jobs

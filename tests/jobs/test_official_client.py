@@ -15,7 +15,7 @@ from llmengine.errors import NotFoundError
 
 from jobs.models import BatchJob
 from jobs.reconciler import reconcile_jobs
-from jobs.services.runs import job_sync
+from jobs.converge import job_sync
 from llmengine_site.infra.kube import get_kube
 from tests.jobs.conftest import BUCKET, add_job_pod, assert_no_control_plane_secret, assert_valid, finish_job, k8s_jobs
 
