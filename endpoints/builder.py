@@ -19,6 +19,7 @@ from endpoints.status import endpoint_record_status
 from endpoints.images import full_image
 from endpoints import infra_state
 from endpoints.inference.routing import forget as forget_route
+from endpoints.locks import endpoint_lock
 from llmengine_site.infra import InfraError, queues
 from llmengine_site.infra.kube import KubeClient, get_kube
 from llmengine_site.infra.names import endpoint_group_name, endpoint_queue_name
@@ -118,7 +119,13 @@ def _delete_unlisted(kube: KubeClient, endpoint_id: str, keep: set[tuple[str, st
 
 def endpoint_sync(endpoint_id: str) -> None:
     """Converge one endpoint. Raises InfraError(transient=True) for the actor to retry;
-    permanent problems end in UPDATE_FAILED with a reason."""
+    permanent problems end in UPDATE_FAILED with a reason. Holds the endpoint's lock, so a
+    teardown or prune of the same endpoint waits for it (docs/operations.md#one-writer-per-endpoint)."""
+    with endpoint_lock(endpoint_id):
+        _sync(endpoint_id)
+
+
+def _sync(endpoint_id: str) -> None:
     endpoint = ModelEndpoint.objects.select_related("bundle").filter(pk=endpoint_id).first()
     if endpoint is None:
         return  # deleted meanwhile: nothing to converge
@@ -140,6 +147,8 @@ def endpoint_sync(endpoint_id: str) -> None:
         for obj in objects:
             kube.apply(obj)
         _delete_unlisted(kube, endpoint.id, {(obj["kind"], obj["metadata"]["name"]) for obj in objects})
+        if _taken_back(kube, endpoint):
+            return
     except ValueError as exc:
         _fail(endpoint, version, str(exc))
         return
@@ -155,6 +164,22 @@ def endpoint_sync(endpoint_id: str) -> None:
         endpoint_record_status(endpoint.id, version, EndpointStatus.READY, "")
     else:
         endpoint_record_status(endpoint.id, version, EndpointStatus.UPDATE_IN_PROGRESS, "objects applied; waiting for an available worker")
+
+
+def _taken_back(kube: KubeClient, endpoint: ModelEndpoint) -> bool:
+    """After applying, re-read the row: when it is gone or being deleted, tear down what was
+    just applied (nothing may outlive the row) and say so."""
+    current = ModelEndpoint.objects.select_related("bundle").filter(pk=endpoint.id).first()
+    if current is not None and current.status != EndpointStatus.DELETE_IN_PROGRESS:
+        return False
+    logger.info("endpoint %s was deleted during its build: tearing down what was applied", endpoint.id)
+    if current is not None:
+        _teardown(current)
+    else:
+        _delete_unlisted(kube, endpoint.id, set())
+        if endpoint.endpoint_type == EndpointType.ASYNC:
+            queues.delete_queue(endpoint.id)
+    return True
 
 
 def _fail(endpoint: ModelEndpoint, version: int, reason: str) -> None:
