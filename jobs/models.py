@@ -188,3 +188,20 @@ class JobEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.old_status or '∅'} → {self.new_status}"
+
+
+class FineTuneManager(models.Manager):
+    def get_queryset(self):
+        return super().get_queryset().filter(kind=JobKind.FINE_TUNE)
+
+
+class FineTune(BatchJob):
+    """The fine-tune jobs among the batch jobs: the console's Fine-tunes page
+    (docs/console.md#pages) has its own list, page, filters and permissions."""
+
+    objects = FineTuneManager()
+
+    class Meta:
+        proxy = True
+        ordering = ["-created_at"]
+        verbose_name = "fine-tune"

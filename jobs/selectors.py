@@ -97,7 +97,8 @@ def trigger_owned_by(caller: Caller, trigger_id: str) -> Trigger:
 
 def _admin_link(job: BatchJob) -> str:
     try:
-        return reverse("admin:jobs_batchjob_change", args=[job.pk])
+        page = "admin:jobs_finetune_change" if job.kind == JobKind.FINE_TUNE else "admin:jobs_batchjob_change"
+        return reverse(page, args=[job.pk])
     except NoReverseMatch:  # the admin is not mounted (API-only deployment)
         return ""
 

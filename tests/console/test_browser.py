@@ -78,7 +78,7 @@ def test_operator_finds_the_failing_endpoint_and_rebuilds_it(open_console, opera
 
     page.click("input[value=Rebuild]")
     page.wait_for_selector(".messagelist .success")
-    assert page.inner_text(".messagelist .success") == "Llama-7b: rebuild queued"  # messages are capfirst'ed
+    assert page.inner_text(".messagelist .success") == "llama-7b: rebuild queued"  # names keep their case
     assert page.inner_text("#endpoint-status") == "UPDATE_PENDING"
     assert "rebuild requested" in page.inner_text("#event-timeline")
     shot(page, "03-rebuild-result")

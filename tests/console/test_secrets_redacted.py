@@ -47,7 +47,7 @@ def test_fine_tune_page_shows_the_wandb_api_key_as_set(console):
         kind="fine_tune", owner="team-a", created_by="user-a", image="llm-engine/fine-tune:1",
         mount_location="/restricted_launch/fine_tune_config.json", max_runtime_seconds=3600,
         job_config={"model_name": "llama-2-7b.run", "wandb_config": {"api_key": WANDB_KEY, "project": "p"}})
-    page = console.get(reverse("admin:jobs_batchjob_change", args=[job.pk]))
+    page = console.get(reverse("admin:jobs_finetune_change", args=[job.pk]))
     assert page.status_code == 200
     html = page.content.decode()
     assert "llama-2-7b.run" in html and "&quot;api_key&quot;: &quot;set&quot;" in html

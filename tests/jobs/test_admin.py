@@ -22,16 +22,18 @@ def fine_tune_id(api):
 
 
 def test_pages_render_and_bulk_delete_is_off(operator, fine_tune_id):
-    for model in ("file", "batchjob", "finetunetemplate", "dockerimagebatchjobbundle", "trigger"):
+    for model in ("file", "batchjob", "finetune", "finetunetemplate", "dockerimagebatchjobbundle", "trigger"):
         response = operator.get(f"/admin/jobs/{model}/")
         assert response.status_code == 200, model
-        if model in ("file", "batchjob", "trigger"):
+        if model in ("file", "batchjob", "finetune", "trigger"):
             assert b"delete_selected" not in response.content
-    assert operator.get(f"/admin/jobs/batchjob/{fine_tune_id}/change/").status_code == 200
+    assert operator.get(f"/admin/jobs/finetune/{fine_tune_id}/change/").status_code == 200
+    # A fine-tune's old link under batch jobs leads to its own page.
+    assert operator.get(f"/admin/jobs/batchjob/{fine_tune_id}/change/")["Location"] == f"/admin/jobs/finetune/{fine_tune_id}/change/"
 
 
 def test_cancel_action_uses_the_service(operator, fine_tune_id):
-    operator.post("/admin/jobs/batchjob/", {"action": "cancel_jobs", "_selected_action": [fine_tune_id]})
+    operator.post("/admin/jobs/finetune/", {"action": "cancel_fine_tunes", "_selected_action": [fine_tune_id]})
     assert BatchJob.objects.get(pk=fine_tune_id).status == "CANCELLED"
 
 
@@ -56,4 +58,4 @@ def test_template_edit_is_validated(operator):
 def test_dashboard_summary_counts_and_links(fine_tune_id):
     summary = dashboard_summary()
     assert (summary["pending"], summary["running"], summary["failed"]) == (1, 0, 0)
-    assert summary["recent"][0]["url"] == f"/admin/jobs/batchjob/{fine_tune_id}/change/"
+    assert summary["recent"][0]["url"] == f"/admin/jobs/finetune/{fine_tune_id}/change/"
