@@ -213,3 +213,9 @@ volumes:
 {{- define "llm-engine.configChecksum" -}}
 checksum/config: {{ include "llm-engine.settings" . | sha256sum }}
 {{- end -}}
+
+{{/* The gateway container's HTTP port (the guide's 5000). */}}
+{{- define "llm-engine.gatewayPort" -}}5000{{- end -}}
+
+{{/* The port of the forwarder sidecar in endpoint pods (the builder's FORWARDER_PORT). */}}
+{{- define "llm-engine.forwarderPort" -}}5000{{- end -}}
