@@ -1,9 +1,14 @@
 """Runs Dramatiq workers inside the gateway process when there is no Redis (`make run` on
-embedded defaults): messages go to an in-process broker and worker threads here consume them."""
+embedded defaults): messages go to an in-process broker and worker threads here consume them
+(docs/design.md#processes). Imported once the app registry is ready (llmengine_site/asgi.py)."""
 import logging
 import threading
 
+import dramatiq
 from django.conf import settings
+
+import endpoints.tasks  # noqa: F401 — declares the `endpoints` queue and its actors on the broker
+import jobs.tasks  # noqa: F401 — declares the `jobs` queue and its actors on the broker
 
 logger = logging.getLogger(__name__)
 _started = threading.Event()
@@ -14,14 +19,7 @@ def start_inprocess_worker_if_configured(worker_threads: int = 2):
     broker is configured (a separate `rundramatiq` process consumes then)."""
     if not settings.DRAMATIQ_INPROCESS or _started.is_set():
         return None
-    import dramatiq
-
     broker = dramatiq.get_broker()
-    for module in ("endpoints.tasks", "jobs.tasks"):
-        try:
-            __import__(module)
-        except ModuleNotFoundError:
-            pass
     worker = dramatiq.Worker(broker, worker_threads=worker_threads)
     worker.start()
     _started.set()

@@ -4,7 +4,7 @@ import pytest
 from django.urls import reverse
 
 from endpoints import infra_state
-from llmengine_site import admin_site
+from jobs.models import BatchJob
 from tests.console.conftest import make_endpoint
 
 pytestmark = pytest.mark.django_db
@@ -41,15 +41,16 @@ def test_recent_events_link_to_their_endpoint(operator_client, failing_endpoint)
     assert events[0].new_status == "UPDATE_FAILED" and events[0].endpoint_id == failing_endpoint.pk
 
 
-def test_jobs_section_shows_the_jobs_summary_when_there_is_one(operator_client, monkeypatch):
-    summary = {"running": 2, "pending": 0, "failed": 1, "recent": [
-        {"id": "ft-1", "kind": "fine_tune", "status": "RUNNING", "owner": "team-a",
-         "created_at": "2024-05-01T10:00:00+00:00", "url": "/admin/jobs/batchjob/ft-1/change/"}]}
-    monkeypatch.setattr(admin_site, "jobs_dashboard_summary", lambda: lambda: summary)
-    html = operator_client.get(reverse("admin:index")).content.decode()
-    assert 'id="jobs-summary"' in html and 'href="/admin/jobs/batchjob/ft-1/change/"' in html
-    monkeypatch.setattr(admin_site, "jobs_dashboard_summary", lambda: None)
-    assert 'id="jobs-summary"' not in operator_client.get(reverse("admin:index")).content.decode()
+def test_jobs_section_shows_the_jobs_summary(operator_client):
+    assert "No jobs yet." in operator_client.get(reverse("admin:index")).content.decode()
+    job = BatchJob.objects.create(
+        kind="fine_tune", owner="team-a", created_by="user-a", image="llm-engine/fine-tune:1", status="RUNNING",
+        mount_location="/restricted_launch/fine_tune_config.json", max_runtime_seconds=3600, job_config={})
+    response = operator_client.get(reverse("admin:index"))
+    html = response.content.decode()
+    assert 'id="jobs-summary"' in html
+    assert f'href="{reverse("admin:jobs_batchjob_change", args=[job.pk])}"' in html
+    assert ("running", 1) in response.context["dashboard"]["jobs"]["counts"]
 
 
 def test_staff_without_endpoint_permissions_get_no_numbers(client, django_user_model):

@@ -6,7 +6,7 @@ from django.core.management import call_command
 from django_redis.exceptions import ConnectionInterrupted
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from endpoints.management.commands import run_cacher
+from llmengine_site import cacher
 from jobs.reconciler import JobsSummary
 
 pytestmark = pytest.mark.django_db
@@ -20,8 +20,8 @@ def jobs_pass(monkeypatch):
         calls.append(kube)
         return JobsSummary(launched=["job-1"])
 
-    monkeypatch.setattr(run_cacher, "reconcile_jobs", reconcile_jobs)
-    monkeypatch.setattr(run_cacher, "get_kube", lambda: "kube")
+    monkeypatch.setattr(cacher, "reconcile_jobs", reconcile_jobs)
+    monkeypatch.setattr(cacher, "get_kube", lambda: "kube")
     return calls
 
 
@@ -33,7 +33,7 @@ def _raise(exc):
 
 def test_an_unexpected_exception_in_the_endpoints_pass_is_logged_with_its_traceback_and_the_jobs_pass_runs(
         monkeypatch, jobs_pass, caplog, tmp_path, capsys):
-    monkeypatch.setattr(run_cacher, "reconcile_once", _raise(KeyError("surprise")))
+    monkeypatch.setattr(cacher, "reconcile_once", _raise(KeyError("surprise")))
     with caplog.at_level(logging.WARNING, logger="cacher"):
         call_command("run_cacher", "--once", ready_file=str(tmp_path / "ready"))
         call_command("run_cacher", "--once", ready_file=str(tmp_path / "ready"))  # and the next pass too
@@ -46,7 +46,7 @@ def test_an_unexpected_exception_in_the_endpoints_pass_is_logged_with_its_traceb
 def test_a_redis_blip_is_one_line_without_traceback(monkeypatch, jobs_pass, caplog, tmp_path):
     blip = ConnectionInterrupted(connection=None)
     blip.__cause__ = RedisConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
-    monkeypatch.setattr(run_cacher, "reconcile_once", _raise(blip))
+    monkeypatch.setattr(cacher, "reconcile_once", _raise(blip))
     with caplog.at_level(logging.WARNING, logger="cacher"):
         call_command("run_cacher", "--once", ready_file=str(tmp_path / "ready"))
     (record,) = [record for record in caplog.records if "endpoints pass failed" in record.getMessage()]
@@ -57,9 +57,9 @@ def test_a_redis_blip_is_one_line_without_traceback(monkeypatch, jobs_pass, capl
 
 def test_a_failing_jobs_pass_does_not_stop_the_endpoints_pass(monkeypatch, caplog, tmp_path):
     ran = []
-    monkeypatch.setattr(run_cacher, "get_kube", lambda: "kube")
-    monkeypatch.setattr(run_cacher, "reconcile_once", lambda kube: ran.append("endpoints"))
-    monkeypatch.setattr(run_cacher, "reconcile_jobs", _raise(RuntimeError("jobs broke")))
+    monkeypatch.setattr(cacher, "get_kube", lambda: "kube")
+    monkeypatch.setattr(cacher, "reconcile_once", lambda kube: ran.append("endpoints"))
+    monkeypatch.setattr(cacher, "reconcile_jobs", _raise(RuntimeError("jobs broke")))
     with caplog.at_level(logging.WARNING, logger="cacher"):
         call_command("run_cacher", "--once", ready_file=str(tmp_path / "ready"))
     assert ran == ["endpoints"]
