@@ -44,8 +44,8 @@ def test_recent_events_link_to_their_endpoint(operator_client, failing_endpoint)
 def test_jobs_section_shows_the_jobs_summary(operator_client):
     assert "No jobs yet." in operator_client.get(reverse("admin:index")).content.decode()
     job = BatchJob.objects.create(
-        kind="fine_tune", owner="team-a", created_by="user-a", image="llm-engine/fine-tune:1", status="RUNNING",
-        mount_location="/restricted_launch/fine_tune_config.json", max_runtime_seconds=3600, job_config={})
+        kind="docker_image", owner="team-a", created_by="user-a", image="team-a/etl:1", status="RUNNING",
+        mount_location="/app/config.json", max_runtime_seconds=3600, job_config={})
     response = operator_client.get(reverse("admin:index"))
     html = response.content.decode()
     assert 'id="jobs-summary"' in html
