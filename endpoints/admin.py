@@ -23,7 +23,6 @@ from endpoints.models import EndpointEvent, ModelBundle, ModelEndpoint, ModelRep
 from endpoints.resources import validate_resources
 from llmengine_site.auth import Caller
 from llmengine_site.errors import DomainError, InvalidRequest
-from llmengine_site.infra import InfraError
 from llmengine_site.redaction import redact_secret_objects
 
 OPERATE_PERMISSION = "endpoints.change_modelendpoint"
@@ -33,15 +32,6 @@ TEARDOWN_PERMISSION = "endpoints.delete_modelendpoint"
 def endpoint_link(endpoint: ModelEndpoint) -> str:
     url = reverse("admin:endpoints_modelendpoint_change", args=[endpoint.pk])
     return format_html('<a href="{}">{}</a>', url, endpoint.name)
-
-
-def error_text(exc: Exception) -> str:
-    """What a person reads for a domain or infrastructure error."""
-    if isinstance(exc, DomainError):
-        return str(exc.detail)
-    if isinstance(exc, InfraError):
-        return exc.message
-    return str(exc)
 
 
 def rendered_manifests(endpoint: ModelEndpoint) -> tuple[str, str]:
@@ -219,8 +209,8 @@ class ModelEndpointAdmin(admin.ModelAdmin):
         """Run one service call for the page; report its outcome as a message and in the admin log."""
         try:
             call()
-        except (DomainError, InfraError) as exc:
-            self.message_user(request, f"{endpoint.name}: {error_text(exc)}", level=messages.ERROR)
+        except DomainError as exc:  # infrastructure errors included (docs/design.md#errors)
+            self.message_user(request, f"{endpoint.name}: {exc.detail}", level=messages.ERROR)
             return False
         self.log_change(request, endpoint, done)
         self.message_user(request, f"{endpoint.name}: {done}", level=messages.SUCCESS)
@@ -323,12 +313,6 @@ class ModelBundleAdmin(admin.ModelAdmin):
 # ---------------------------------------------------------------------- reference tables
 
 
-def _field_of(message: str, fields) -> str | None:
-    """Resource rules name their field first ("cpus: ..."); put the error on that field."""
-    name = message.split(":", 1)[0]
-    return name if name in fields else None
-
-
 class RecommendedHardwareForm(forms.ModelForm):
     class Meta:
         model = RecommendedHardware
@@ -355,7 +339,7 @@ class RecommendedHardwareForm(forms.ModelForm):
             validate_resources(cpus=data["cpus"], memory=data["memory"], storage=data["storage"],
                                gpus=data["gpus"], gpu_type=gpu_type)
         except InvalidRequest as exc:
-            self.add_error(_field_of(str(exc.detail), self.fields), str(exc.detail))
+            self.add_error(exc.field if exc.field in self.fields else None, str(exc.detail))
         return data
 
 

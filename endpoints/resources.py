@@ -16,21 +16,19 @@ def parse_quantity(value, field: str) -> Decimal:
 
     Raises InvalidRequest naming the field for anything else (e.g. "40Gb")."""
     if isinstance(value, bool):
-        raise InvalidRequest(f"{field}: {value!r} is not a Kubernetes quantity")
+        raise InvalidRequest(f"{value!r} is not a Kubernetes quantity", field=field)
     if isinstance(value, (int, float)):
         if value < 0:
-            raise InvalidRequest(f"{field}: must not be negative")
+            raise InvalidRequest("must not be negative", field=field)
         return Decimal(str(value))
     text = str(value).strip()
     match = _QUANTITY.match(text)
     if not match:
-        raise InvalidRequest(
-            f"{field}: {text!r} is not a Kubernetes quantity (use e.g. 32, 500m, 40Gi or 40G)"
-        )
+        raise InvalidRequest(f"{text!r} is not a Kubernetes quantity (use e.g. 32, 500m, 40Gi or 40G)", field=field)
     try:
         number = Decimal(match["number"])
     except InvalidOperation as exc:  # pragma: no cover - the regex admits only decimals
-        raise InvalidRequest(f"{field}: {text!r} is not a number") from exc
+        raise InvalidRequest(f"{text!r} is not a number", field=field) from exc
     suffix = match["suffix"]
     if suffix in _BINARY:
         return number * _BINARY[suffix]
@@ -75,28 +73,27 @@ FORWARDER_OVERHEAD = NodeLimits(Decimal(1), 2 * GiB, 1 * GB)
 def validate_resources(*, cpus, memory, storage, gpus: int, gpu_type: str | None) -> None:
     """Raise InvalidRequest unless the request fits one node of its kind, forwarder included."""
     if gpus and not gpu_type:
-        raise InvalidRequest("gpu_type: required when gpus is greater than 0")
+        raise InvalidRequest("required when gpus is greater than 0", field="gpu_type")
     if gpu_type and not gpus:
-        raise InvalidRequest("gpu_type: must not be set when gpus is 0")
+        raise InvalidRequest("must not be set when gpus is 0", field="gpu_type")
     cpu_value = parse_quantity(cpus, "cpus")
     memory_value = parse_quantity(memory, "memory")
     storage_value = parse_quantity(storage, "storage") if storage not in (None, "") else Decimal(0)
     if cpu_value <= 0:
-        raise InvalidRequest("cpus: must be greater than 0")
+        raise InvalidRequest("must be greater than 0", field="cpus")
     if memory_value <= 0:
-        raise InvalidRequest("memory: must be greater than 0")
+        raise InvalidRequest("must be greater than 0", field="memory")
     limits = NODE_LIMITS[gpu_type or None]
     kind = gpu_type or "CPU-only"
     if cpu_value + FORWARDER_OVERHEAD.cpus > limits.cpus:
         raise InvalidRequest(
-            f"cpus: {cpus} is above what a {kind} node offers ({limits.cpus - FORWARDER_OVERHEAD.cpus} at most, "
-            "the forwarder sidecar needs 1)"
-        )
+            f"{cpus} is above what a {kind} node offers ({limits.cpus - FORWARDER_OVERHEAD.cpus} at most, "
+            "the forwarder sidecar needs 1)", field="cpus")
     if memory_value + FORWARDER_OVERHEAD.memory > limits.memory:
         raise InvalidRequest(
-            f"memory: {memory} is above what a {kind} node offers ({(limits.memory - FORWARDER_OVERHEAD.memory) // GiB}Gi at most)"
-        )
+            f"{memory} is above what a {kind} node offers ({(limits.memory - FORWARDER_OVERHEAD.memory) // GiB}Gi at most)",
+            field="memory")
     if storage_value + FORWARDER_OVERHEAD.storage > limits.storage:
         raise InvalidRequest(
-            f"storage: {storage} is above what a {kind} node offers ({(limits.storage - FORWARDER_OVERHEAD.storage) // GiB}Gi at most)"
-        )
+            f"{storage} is above what a {kind} node offers ({(limits.storage - FORWARDER_OVERHEAD.storage) // GiB}Gi at most)",
+            field="storage")

@@ -18,7 +18,10 @@ logger = logging.getLogger(__name__)
 
 
 class DomainError(Exception):
+    """A rule of the domain said no: answered with `status_code` and `{"detail": detail}`."""
+
     status_code = status.HTTP_400_BAD_REQUEST
+    headers: dict | None = None
 
     def __init__(self, detail):
         super().__init__(detail)
@@ -26,7 +29,14 @@ class DomainError(Exception):
 
 
 class InvalidRequest(DomainError):
-    """The request is well-formed but breaks a rule (400)."""
+    """The request is well-formed but breaks a rule (400). `field`, when given, is the request
+    field the rule is about and `message` the rule without it (the detail is "field: message"),
+    so a form or serializer can put the error on its field without reading the text."""
+
+    def __init__(self, detail, *, field: str | None = None):
+        super().__init__(f"{field}: {detail}" if field else detail)
+        self.field = field
+        self.message = detail
 
 
 class ObjectNotFound(DomainError):
@@ -51,6 +61,57 @@ class UpstreamUnavailable(DomainError):
 
 class TooManyRequests(DomainError):
     status_code = status.HTTP_429_TOO_MANY_REQUESTS
+
+
+class InfraError(DomainError):
+    """A Kubernetes, SQS, S3 or registry call failed.
+
+    `transient=True` means the same call may succeed later (5xx, 429, timeouts, connection
+    resets, throttling): actors retry it with backoff, and a request that meets it is answered
+    503. `transient=False` means retrying will not help (bad request, missing permissions, no
+    cluster configured): the row records `message`, which is written for a person and says what
+    to do next, and a request is answered 409 when the outside system's state refuses it (the
+    object is missing or conflicts: `status` 404 or 409), else 400 (docs/design.md#errors).
+    """
+
+    def __init__(self, message: str, *, transient: bool, status: int | None = None):
+        super().__init__(f"{message.rstrip('.')}. Retry later." if transient else message)
+        self.message = message
+        self.transient = transient
+        self.status = status
+
+    @property
+    def status_code(self) -> int:
+        if self.transient:
+            return 503
+        return 409 if self.status in (404, 409) else 400
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UpstreamFailure(DomainError):
+    """The inference path got no usable answer from the endpoint before its deadline (or the
+    endpoint failed): answered with `status` (429, 500 or 503) and `{"detail": detail}`
+    (docs/wire-contract.md#http-conventions)."""
+
+    def __init__(self, status: int, detail: str, headers: dict | None = None):
+        super().__init__(detail)
+        self.status = status
+        self.headers = headers
+
+    @property
+    def status_code(self) -> int:
+        return self.status
+
+
+class RequestShapeError(Exception):
+    """A field has the wrong type or range: answered 422 with `errors`, FastAPI's list of
+    `{"loc", "msg", "type"}` naming the fields (docs/wire-contract.md#http-conventions)."""
+
+    def __init__(self, errors: list[dict]):
+        super().__init__(errors)
+        self.errors = errors
 
 
 def validation_detail(errors, loc=("body",)) -> list[dict]:
@@ -85,42 +146,48 @@ def internal_error_body(request_id: str | None = None) -> dict:
     }
 
 
-def error_response(exc) -> Response | None:
-    """The HTTP answer for an exception raised while serving a request (None: not ours)."""
+def error_answer(exc) -> tuple[int, object, dict | None] | None:
+    """(status, body, headers) of the HTTP answer for an exception raised while serving a
+    request; None when it is not ours (the caller logs it and answers 500). The one mapping:
+    the DRF views (`exception_handler`) and the inference views (`endpoints/inference/http.py`)
+    both answer from it."""
     if isinstance(exc, DomainError):
-        return Response({"detail": exc.detail}, status=exc.status_code)
+        return exc.status_code, {"detail": exc.detail}, exc.headers
+    if isinstance(exc, RequestShapeError):
+        return 422, {"detail": exc.errors}, None
+    # llmengine_site.auth imports models, which need Django's apps loaded; the batch runner
+    # imports this module without Django, so auth is imported only when an answer needs it.
     if isinstance(exc, exceptions.NotAuthenticated):
         from llmengine_site.auth import NOT_AUTHENTICATED, expected_credentials
 
-        return Response(
-            {"detail": f"{NOT_AUTHENTICATED}: {expected_credentials()}"},
-            status=status.HTTP_401_UNAUTHORIZED,
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+        return 401, {"detail": f"{NOT_AUTHENTICATED}: {expected_credentials()}"}, {"WWW-Authenticate": "Bearer"}
     if isinstance(exc, exceptions.AuthenticationFailed):
         from llmengine_site.auth import AUTH_FAILED, expected_credentials
 
         detail = str(exc.detail)
-        return Response(
-            {"detail": detail if detail.startswith(AUTH_FAILED) else f"{AUTH_FAILED}: {expected_credentials()}"},
-            status=status.HTTP_401_UNAUTHORIZED,
-            headers={"WWW-Authenticate": "Basic"},
-        )
+        detail = detail if detail.startswith(AUTH_FAILED) else f"{AUTH_FAILED}: {expected_credentials()}"
+        return 401, {"detail": detail}, {"WWW-Authenticate": "Basic"}
     if isinstance(exc, exceptions.ValidationError):
-        return Response({"detail": validation_detail(exc.detail)}, status=status.HTTP_422_UNPROCESSABLE_ENTITY)
+        return 422, {"detail": validation_detail(exc.detail)}, None
     if isinstance(exc, BodyRefused):
-        return Response({"detail": refused_body_detail(exc)}, status=status.HTTP_422_UNPROCESSABLE_ENTITY)
+        return 422, {"detail": refused_body_detail(exc)}, None
     if isinstance(exc, RequestDataTooBig):
-        return Response({"detail": f"The request body is larger than the limit: {exc}"},
-                        status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+        return 413, {"detail": f"The request body is larger than the limit: {exc}"}, None
     if isinstance(exc, exceptions.ParseError):
-        return Response(
-            {"detail": [{"loc": ["body"], "msg": f"The body is not valid JSON: {exc.detail}", "type": "json_invalid"}]},
-            status=status.HTTP_422_UNPROCESSABLE_ENTITY,
-        )
+        return 422, {"detail": [{"loc": ["body"], "msg": f"The body is not valid JSON: {exc.detail}",
+                                 "type": "json_invalid"}]}, None
     if isinstance(exc, exceptions.APIException):
-        return Response({"detail": exc.detail}, status=exc.status_code)
+        return exc.status_code, {"detail": exc.detail}, None
     return None
+
+
+def error_response(exc) -> Response | None:
+    """`error_answer` as a DRF response (None: not ours)."""
+    answer = error_answer(exc)
+    if answer is None:
+        return None
+    status_code, body, headers = answer
+    return Response(body, status=status_code, headers=headers)
 
 
 def exception_handler(exc, context):

@@ -26,7 +26,7 @@ class QuantityField(serializers.Field):
         try:
             parse_quantity(data, self.field_name)
         except InvalidRequest as exc:
-            raise serializers.ValidationError(str(exc.detail).split(": ", 1)[-1]) from exc
+            raise serializers.ValidationError(exc.message) from exc
         return normalize_quantity(data)
 
     def to_representation(self, value):

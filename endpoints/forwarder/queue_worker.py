@@ -31,7 +31,7 @@ from endpoints import task_results
 from endpoints.forwarder.asgi import answer_probe, send_json, serve_lifespan, upstream_client, UpstreamHealth
 from endpoints.forwarder.config import Settings
 from llmengine_site.infra import queues
-from llmengine_site.infra.errors import InfraError
+from llmengine_site.errors import InfraError
 
 log = logging.getLogger("endpoints.forwarder")
 

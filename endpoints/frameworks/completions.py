@@ -10,20 +10,12 @@ import math
 from dataclasses import dataclass
 
 from endpoints.choices import InferenceFramework as F
-from llmengine_site.errors import InvalidRequest
+from llmengine_site.errors import InvalidRequest, RequestShapeError
 
 VLLM_LIKE = (F.VLLM, F.SGLANG)
 SAMPLING_FRAMEWORKS = (F.TEXT_GENERATION_INFERENCE, F.VLLM, F.SGLANG, F.LIGHTLLM)
 PENALTY_FRAMEWORKS = (F.VLLM, F.SGLANG, F.LIGHTLLM)
 GUIDED = ("guided_json", "guided_regex", "guided_choice", "guided_grammar")
-
-
-class RequestShapeError(Exception):
-    """A field has the wrong type or range: answered 422 with a list naming the fields."""
-
-    def __init__(self, errors: list[dict]):
-        super().__init__(errors)
-        self.errors = errors
 
 
 @dataclass(frozen=True)

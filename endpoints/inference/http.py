@@ -14,12 +14,10 @@ from django.http import HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions
 
-from endpoints.frameworks.completions import RequestShapeError
 from endpoints.inference import jsonio
-from endpoints.inference.transport import UpstreamFailure
 from llmengine_site import input_guard
 from llmengine_site.auth import Caller, caller_for_credential, credential_from_header, failure_detail
-from llmengine_site.errors import error_response, internal_error_body
+from llmengine_site.errors import RequestShapeError, error_answer, internal_error_body
 
 logger = logging.getLogger(__name__)
 CALLER_TTL_SECONDS = 10.0
@@ -86,17 +84,13 @@ def api(view):
     async def wrapper(request, *args, **kwargs):
         try:
             return await view(request, *args, **kwargs)
-        except RequestShapeError as exc:
-            return json_response({"detail": exc.errors}, status=422)
-        except UpstreamFailure as exc:
-            return json_response({"detail": exc.detail}, status=exc.status, headers=exc.headers)
         except Exception as exc:  # one place maps every error to the contract's bodies
-            response = error_response(exc)
-            if response is None:
+            answer = error_answer(exc)
+            if answer is None:
                 request_id = str(uuid.uuid4())
                 logger.exception("unhandled error in %s (request %s)", view.__name__, request_id)
                 return json_response(internal_error_body(request_id), status=500)
-            headers = {k: v for k, v in response.items() if k.lower() == "www-authenticate"}
-            return json_response(response.data, status=response.status_code, headers=headers)
+            status, body, headers = answer
+            return json_response(body, status=status, headers=headers)
 
     return wrapper

@@ -15,7 +15,7 @@ from django.core.cache import cache
 from endpoints.choices import BUILD_PENDING_STATUSES, EndpointStatus
 from endpoints.infra_state import _key as _state_key
 from endpoints.inference import routing
-from endpoints.inference.transport import UpstreamFailure
+from llmengine_site.errors import UpstreamFailure
 
 RECHECK_SECONDS = 1.0
 # Headers of an answer the client should not retry: the OpenAI SDK honours `x-should-retry`.

@@ -10,14 +10,12 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from endpoints.choices import EndpointType
-from endpoints.frameworks.completions import RequestShapeError
 from endpoints.inference import demand, routing
 from endpoints.inference.http import api, authenticate, json_body, json_response
-from endpoints.inference.transport import UpstreamFailure
 from endpoints.inference.views import _event_stream, _sse, call_upstream, open_upstream_stream
 from endpoints.task_results import read_task, record_submitted
 from llmengine_site import ids
-from llmengine_site.errors import InvalidRequest, ObjectNotFound
+from llmengine_site.errors import InvalidRequest, ObjectNotFound, RequestShapeError, UpstreamFailure
 from llmengine_site.infra import InfraError, queues
 
 TASK_NOT_FOUND = "The specified task could not be found."

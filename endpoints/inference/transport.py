@@ -12,13 +12,13 @@ import asyncio
 import random
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 import aiohttp
 from django.conf import settings
 from yarl import URL
 
 from endpoints.inference import jsonio
+from llmengine_site.errors import UpstreamFailure
 
 RETRY_STATUSES = (429, 503)
 MAX_CONNECTIONS = 1024
@@ -81,16 +81,6 @@ def _parsed(url: str) -> URL:
 def _post(url: str, body, *, stream: bool):
     return session().post(_parsed(url), data=jsonio.dumps(body), headers=_STREAM_HEADERS if stream else _JSON_HEADERS,
                           timeout=_timeout(settings.LLME_UPSTREAM_READ_TIMEOUT_SECONDS))
-
-
-@dataclass
-class UpstreamFailure(Exception):
-    """No successful answer before the deadline. `status` is what the caller gets."""
-
-    status: int
-    detail: str
-    payload: object = None
-    headers: dict | None = None
 
 
 def _backoff(attempt: int) -> float:

@@ -12,9 +12,9 @@ from endpoints.frameworks import completions as v1
 from endpoints.inference import demand, jsonio, routing
 from endpoints.inference.readiness import Readiness
 from endpoints.inference.http import api, authenticate, json_body, json_response, run_db
-from endpoints.inference.transport import UpstreamFailure, open_stream, post_json
+from endpoints.inference.transport import open_stream, post_json
 from endpoints.selectors import llm_endpoints_visible_to
-from llmengine_site.errors import Gone, InvalidRequest, ObjectNotFound
+from llmengine_site.errors import Gone, InvalidRequest, ObjectNotFound, RequestShapeError, UpstreamFailure
 
 OPENAI_FRAMEWORKS = (InferenceFramework.VLLM, InferenceFramework.SGLANG)
 def endpoint_not_found(name: str) -> ObjectNotFound:
@@ -31,7 +31,7 @@ def _overhead_header(started: float, upstream_seconds: float) -> dict:
 
 async def _llm_route_for(caller, name: str | None) -> routing.Route:
     if not name:
-        raise v1.RequestShapeError([{"loc": ["query", "model_endpoint_name"], "msg": "field required",
+        raise RequestShapeError([{"loc": ["query", "model_endpoint_name"], "msg": "field required",
                                      "type": "value_error.missing"}])
     route = await routing.llm_route(name)
     if route is None or not route.visible_to(caller.team_id) or route.deleting:
@@ -184,7 +184,7 @@ async def completions_stream(request):
 
 async def _openai_route(caller, body, *, chat: bool) -> routing.Route:
     if not isinstance(body, dict) or not isinstance(body.get("model"), str):
-        raise v1.RequestShapeError([{"loc": ["body", "model"], "msg": "field required (the endpoint name)",
+        raise RequestShapeError([{"loc": ["body", "model"], "msg": "field required (the endpoint name)",
                                      "type": "value_error.missing"}])
     route = await routing.llm_route(body["model"])
     if route is None or not route.visible_to(caller.team_id) or route.deleting:

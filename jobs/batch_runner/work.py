@@ -11,7 +11,8 @@ response -> the item's output in the batch output shape (docs/jobs.md):
 import json
 from dataclasses import dataclass
 
-from endpoints.frameworks.completions import RequestShapeError, framework_request, parse_completion, sync_output
+from endpoints.frameworks.completions import framework_request, parse_completion, sync_output
+from llmengine_site.errors import RequestShapeError
 
 VLLM = "vllm"
 V1_CONTENT_FIELDS = ("max_new_tokens", "temperature", "stop_sequences", "return_token_log_probs",

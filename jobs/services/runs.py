@@ -24,12 +24,11 @@ def check_job_resources(*, cpus, memory, storage, gpus: int, gpu_type: str | Non
     """400 unless the resources are complete, fit one node, and the GPU type is mapped."""
     missing = [name for name, value in (("cpus", cpus), ("memory", memory)) if value in (None, "")]
     if missing:
-        raise InvalidRequest(f"{' and '.join(missing)}: must be given (in the request or the bundle)")
+        raise InvalidRequest("must be given (in the request or the bundle)", field=" and ".join(missing))
     validate_resources(cpus=cpus, memory=memory, storage=storage or None, gpus=gpus or 0, gpu_type=gpu_type)
     if gpu_type and gpu_type not in settings.LLME_GPU_NODE_LABELS:
-        raise InvalidRequest(
-            f"gpu_type: {gpu_type} has no node label mapping in this deployment (LLME_GPU_NODE_LABELS)"
-        )
+        raise InvalidRequest(f"{gpu_type} has no node label mapping in this deployment (LLME_GPU_NODE_LABELS)",
+                             field="gpu_type")
 
 
 def enqueue_sync(job_id: str) -> None:

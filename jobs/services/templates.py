@@ -37,7 +37,7 @@ def template_errors(values: dict) -> dict[str, str]:
         check_job_resources(cpus=values.get("cpus"), memory=values.get("memory"), storage=values.get("storage"),
                             gpus=values.get("gpus") or 0, gpu_type=values.get("gpu_type") or None)
     except InvalidRequest as exc:
-        errors[str(exc.detail).split(":", 1)[0] if ":" in str(exc.detail) else "cpus"] = str(exc.detail)
+        errors[exc.field or "cpus"] = str(exc.detail)
     return errors
 
 

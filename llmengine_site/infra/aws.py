@@ -11,7 +11,7 @@ import botocore.config
 import botocore.exceptions
 from django.conf import settings
 
-from llmengine_site.infra.errors import InfraError
+from llmengine_site.errors import InfraError
 
 # Error codes that mean "try again later" whatever the HTTP status says.
 TRANSIENT_CODES = {

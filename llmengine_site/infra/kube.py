@@ -23,7 +23,7 @@ from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 from kubernetes.client.rest import ApiException
 
-from llmengine_site.infra.errors import InfraError
+from llmengine_site.errors import InfraError
 
 FIELD_MANAGER = "llm-engine"
 RESTARTED_AT_ANNOTATION = "kubectl.kubernetes.io/restartedAt"

@@ -1,7 +1,7 @@
 """The Kubernetes adapter, over HTTP, against the fake API server."""
 import pytest
 
-from llmengine_site.infra.errors import InfraError
+from llmengine_site.errors import InfraError
 from llmengine_site.infra.kube import NO_CLUSTER_MESSAGE, get_kube, reset_kube_client
 
 NAMESPACE = "llm-engine"

@@ -7,7 +7,7 @@ import redis as redis_lib
 
 from llmengine_site.infra import aws as aws_adapter
 from llmengine_site.infra import queues
-from llmengine_site.infra.errors import InfraError
+from llmengine_site.errors import InfraError
 from llmengine_site.infra.names import endpoint_queue_name
 
 ENDPOINT_ID = "end_abc123"

@@ -4,7 +4,7 @@ import json
 import pytest
 
 from llmengine_site.infra import aws as aws_adapter
-from llmengine_site.infra.errors import InfraError
+from llmengine_site.errors import InfraError
 from llmengine_site.infra.registry import ImageReference, image_exists, parse_image
 
 REGISTRY = "123456789012.dkr.ecr.us-west-2.amazonaws.com"
