@@ -1,20 +1,26 @@
 """Async task state in Redis, shared by the gateway (submits, reads) and the forwarder (runs).
 
-One hash per task, `RESULT_KEY.format(task_id=...)`, with the fields
+Two hashes per task, so that an endpoint's forwarder only ever touches keys of its own endpoint
+(its Redis user may not name any other key: docs/security.md#what-isolates-teams):
 
-    owner        the team that submitted the task; written once, by `record_submitted`
-    status       PENDING -> STARTED -> SUCCESS | FAILURE
-    result       JSON text of the result (absent when it lives in S3)
-    result_location  `s3://bucket/key` of a result too large to keep in Redis
-    traceback, status_code, updated_at
+    TASK_KEY    `llme:task:<task_id>`, written by the gateway only (`record_submitted`):
+                owner (the team that submitted it), endpoint_id, status PENDING, expires_at
+    RESULT_KEY  `llme:result:<endpoint_id>:<task_id>`, written by the endpoint's forwarder:
+                status (STARTED -> SUCCESS | FAILURE), result (JSON text, absent when it lives
+                in S3), result_location (`s3://bucket/key` of a large result), traceback,
+                status_code, updated_at
+
+`read_task` merges them (the owner always from the gateway's hash).
 
 Guarantees:
-- The owner is never overwritten: only `record_submitted` writes it, so a worker cannot hand a
-  task to another team, and `read_task` returns `owner=None` for a task nobody submitted
-  (callers must treat that as not found).
+- The owner is never overwritten: only `record_submitted` writes it, in a key no forwarder may
+  touch, so a worker cannot hand a task to another team, and `read_task` returns `owner=None`
+  for a task nobody submitted (callers must treat that as not found).
 - A finished task (SUCCESS/FAILURE) never goes back to STARTED: a message delivered again after
   its result was stored does not regress the state readers see.
-- Every hash expires: the submit TTL, then `ttl_seconds` from the moment the result is stored.
+- Every hash expires: the gateway's after twice the submit TTL (so it outlives a result stored
+  late; a task with no result past its submit TTL reads as None), the result `ttl_seconds` from
+  the moment it is stored.
 - Results larger than `LLME_ASYNC_RESULT_INLINE_MAX_BYTES` (256 KiB) go to S3 under
   `async-results/<task_id>.json` when `LLME_S3_BUCKET` is set; `read_task` loads them back.
   Without a bucket they stay in Redis whatever their size.
@@ -28,7 +34,8 @@ import time
 
 import redis
 
-RESULT_KEY = "llme:task:{task_id}"
+TASK_KEY = "llme:task:{task_id}"
+RESULT_KEY = "llme:result:{endpoint_id}:{task_id}"
 RESULTS_PREFIX = "async-results/"
 DEFAULT_INLINE_MAX_BYTES = 256 * 1024
 # A task started without a submit record (Redis lost it) must still expire some day.
@@ -48,25 +55,37 @@ return 1
 """
 
 
-def result_key(task_id: str) -> str:
-    return RESULT_KEY.format(task_id=task_id)
+def task_key(task_id: str) -> str:
+    return TASK_KEY.format(task_id=task_id)
 
 
-def record_submitted(client: redis.Redis, task_id: str, owner: str, ttl_seconds: int) -> None:
-    """The gateway accepted the task: status PENDING, owned by `owner`, kept `ttl_seconds`."""
-    key = result_key(task_id)
+def result_key(endpoint_id: str, task_id: str) -> str:
+    return RESULT_KEY.format(endpoint_id=endpoint_id, task_id=task_id)
+
+
+def endpoint_result_pattern(endpoint_id: str) -> str:
+    """The glob of every result key of one endpoint (its Redis user's key permission)."""
+    return RESULT_KEY.format(endpoint_id=endpoint_id, task_id="*")
+
+
+def record_submitted(client: redis.Redis, task_id: str, owner: str, ttl_seconds: int, endpoint_id: str) -> None:
+    """The gateway accepted the task for `endpoint_id`: PENDING, owned by `owner`, runnable for
+    `ttl_seconds`."""
+    ttl = max(int(ttl_seconds), 1)
+    key = task_key(task_id)
     pipeline = client.pipeline()
-    pipeline.hset(key, mapping={"owner": owner, "status": PENDING, "updated_at": _now()})
-    pipeline.expire(key, max(int(ttl_seconds), 1))
+    pipeline.hset(key, mapping={"owner": owner, "endpoint_id": endpoint_id, "status": PENDING,
+                                "updated_at": _now(), "expires_at": f"{time.time() + ttl:.3f}"})
+    pipeline.expire(key, 2 * ttl)
     pipeline.execute()
 
 
-def record_started(client: redis.Redis, task_id: str) -> None:
+def record_started(client: redis.Redis, endpoint_id: str, task_id: str) -> None:
     """A worker began the task. No effect on a task that already has its result."""
-    client.eval(_START_SCRIPT, 1, result_key(task_id), ORPHAN_TTL_SECONDS, _now())
+    client.eval(_START_SCRIPT, 1, result_key(endpoint_id, task_id), ORPHAN_TTL_SECONDS, _now())
 
 
-def record_result(client: redis.Redis, task_id: str, *, status: str, result=None,
+def record_result(client: redis.Redis, endpoint_id: str, task_id: str, *, status: str, result=None,
                   traceback: str | None = None, status_code: int | None = None,
                   ttl_seconds: int, large_result_store=None) -> None:
     """Store the outcome (`status` SUCCESS or FAILURE) and keep it `ttl_seconds` from now.
@@ -93,7 +112,7 @@ def record_result(client: redis.Redis, task_id: str, *, status: str, result=None
     if status_code is not None:
         fields["status_code"] = str(int(status_code))
         removed.remove("status_code")
-    key = result_key(task_id)
+    key = result_key(endpoint_id, task_id)
     pipeline = client.pipeline()
     pipeline.hdel(key, *removed)  # a redelivered task may have stored a different shape before
     pipeline.hset(key, mapping=fields)
@@ -101,9 +120,10 @@ def record_result(client: redis.Redis, task_id: str, *, status: str, result=None
     pipeline.execute()
 
 
-def read_status(client: redis.Redis, task_id: str) -> str | None:
-    """Just the status (cheap: never loads a result from S3); None if unknown or expired."""
-    return _text(client.hget(result_key(task_id), "status"))
+def read_status(client: redis.Redis, endpoint_id: str, task_id: str) -> str | None:
+    """The status the endpoint's forwarder stored (cheap: never loads a result from S3); None
+    while it has stored nothing or after it expired."""
+    return _text(client.hget(result_key(endpoint_id, task_id), "status"))
 
 
 def read_task(client: redis.Redis, task_id: str, large_result_store=None) -> dict | None:
@@ -112,10 +132,16 @@ def read_task(client: redis.Redis, task_id: str, large_result_store=None) -> dic
 
     A result whose S3 object has gone is reported as `result=None` with a traceback saying so.
     """
-    raw = client.hgetall(result_key(task_id))
-    if not raw:
+    submitted = {_text(name): _text(value) for name, value in client.hgetall(task_key(task_id)).items()}
+    fields = dict(submitted)
+    if submitted.get("endpoint_id"):
+        stored = client.hgetall(result_key(submitted["endpoint_id"], task_id))
+        fields.update({_text(name): _text(value) for name, value in stored.items()})
+        if not stored and _past(submitted.get("expires_at")):
+            return None  # never run, and no longer runnable: as gone as an expired result
+    if not fields:
         return None
-    fields = {_text(name): _text(value) for name, value in raw.items()}
+    fields["owner"] = submitted.get("owner")
     status = fields.get("status") if fields.get("status") in STATUSES else UNDEFINED
     task = {"task_id": task_id, "owner": fields.get("owner"), "status": status, "result": None,
             "traceback": fields.get("traceback"), "status_code": None}
@@ -131,6 +157,13 @@ def read_task(client: redis.Redis, task_id: str, large_result_store=None) -> dic
         else:
             task["result"] = json.loads(data)
     return task
+
+
+def _past(epoch_text: str | None) -> bool:
+    try:
+        return epoch_text is not None and time.time() > float(epoch_text)
+    except ValueError:
+        return False
 
 
 class S3ResultStore:

@@ -142,7 +142,7 @@ class QueueWorker:
             log.error("dropping malformed message %s: %s", message.id, error)
             return await self._io(queues.delete_message, self.endpoint_id, message.receipt)
         task_id = envelope["task_id"]
-        if await self._io(task_results.read_status, self.results, task_id) in task_results.FINAL_STATUSES:
+        if await self._io(task_results.read_status, self.results, self.endpoint_id, task_id) in task_results.FINAL_STATUSES:
             return await self._io(queues.delete_message, self.endpoint_id, message.receipt)
         if message.receive_count > MAX_RECEIVES:
             return await self._finish(message, envelope, Outcome(
@@ -150,7 +150,7 @@ class QueueWorker:
         expires_at = envelope.get("expires_at")
         if isinstance(expires_at, (int, float)) and time.time() > expires_at:
             return await self._finish(message, envelope, Outcome(task_results.FAILURE, "task expired before it ran"))
-        await self._io(task_results.record_started, self.results, task_id)
+        await self._io(task_results.record_started, self.results, self.endpoint_id, task_id)
         keeper = asyncio.create_task(self._keep_hidden(message))
         try:
             outcome = await self._call_model(envelope["payload"])
@@ -164,7 +164,7 @@ class QueueWorker:
     async def _finish(self, message: queues.QueueMessage, envelope: dict, outcome: Outcome) -> None:
         task_id = envelope["task_id"]
         await self._io(functools.partial(
-            task_results.record_result, self.results, task_id, status=outcome.status, result=outcome.result,
+            task_results.record_result, self.results, self.endpoint_id, task_id, status=outcome.status, result=outcome.result,
             traceback=outcome.traceback, status_code=outcome.status_code,
             ttl_seconds=self.settings.result_ttl_seconds()))
         await self._io(queues.delete_message, self.endpoint_id, message.receipt)

@@ -118,7 +118,7 @@ def _redis() -> redis.Redis:
 def _submit(route, caller, body: dict) -> str:
     task_id = ids.task_id()
     expires = route.task_expires_seconds
-    record_submitted(_redis(), task_id, caller.team_id, expires)
+    record_submitted(_redis(), task_id, caller.team_id, expires, route.id)
     message = {
         "task_id": task_id,
         "owner": caller.team_id,

@@ -43,7 +43,7 @@ def echo():
 def submit(results, payload: dict, *, owner: str = "team-a", expires_in: float = 600, task_id: str | None = None) -> str:
     """What the gateway does on POST /v1/async-tasks."""
     task_id = task_id or f"task-{uuid.uuid4().hex}"
-    task_results.record_submitted(results, task_id, owner, 600)
+    task_results.record_submitted(results, task_id, owner, 600, ENDPOINT_ID)
     message = {"task_id": task_id, "owner": owner, "submitted_at": "2026-01-01T00:00:00+00:00",
                "expires_at": time.time() + expires_in,
                "payload": {"args": None, "url": None, "callback_url": None, "callback_auth": None,
@@ -74,7 +74,7 @@ def test_a_task_runs_once_and_its_result_is_stored_for_its_owner(start_forwarder
                     "traceback": None, "status_code": 200}
     assert echo.state.requests == [("/predict", {"x": 1})]
     wait_until(lambda: redis_queue_is_empty(results), 5, message="the message to be deleted")
-    assert 0 < results.ttl(task_results.result_key(task_id)) <= 600
+    assert 0 < results.ttl(task_results.result_key(ENDPOINT_ID, task_id)) <= 600
 
 
 def test_destination_path_picks_the_model_route(start_forwarder, redis_queue, results):
@@ -126,7 +126,7 @@ def test_a_message_delivered_more_than_three_times_is_failed_and_deleted(start_f
 
 def test_a_task_that_already_has_its_result_is_not_run_again(start_forwarder, redis_queue, results, echo):
     task_id = submit(results, {"args": {"x": 1}})
-    task_results.record_result(results, task_id, status="SUCCESS", result={"done": True}, ttl_seconds=600)
+    task_results.record_result(results, ENDPOINT_ID, task_id, status="SUCCESS", result={"done": True}, ttl_seconds=600)
     start_forwarder(endpoint_spec(endpoint_type="async"), echo.url, *FAST_POLL)
 
     wait_until(lambda: redis_queue_is_empty(results), 10, message="the redelivered message to be dropped")
@@ -207,7 +207,7 @@ def test_a_large_result_is_stored_in_s3_and_read_back(start_forwarder, aws, redi
     task_id = submit(results, {"args": args})
 
     assert finished(results, task_id)["result"] == {"echo": args}
-    stored = results.hgetall(task_results.result_key(task_id))
+    stored = results.hgetall(task_results.result_key(ENDPOINT_ID, task_id))
     assert "result" not in stored
     assert stored["result_location"] == f"s3://llme-results/async-results/{task_id}.json"
     body = aws_s3.get_object(Bucket="llme-results", Key=f"async-results/{task_id}.json")["Body"].read()
