@@ -17,7 +17,7 @@ from endpoints.manifests.spec import BundleSpec, EndpointSpec
 from endpoints.models import ModelEndpoint
 from endpoints.status import endpoint_record_status
 from endpoints.images import full_image
-from endpoints import infra_state
+from endpoints import infra_state, redis_acl
 from endpoints.inference.routing import forget as forget_route
 from endpoints.locks import endpoint_lock
 from llmengine_site.infra import InfraError, queues
@@ -143,6 +143,7 @@ def _sync(endpoint_id: str) -> None:
             queue_url = queues.ensure_queue(
                 endpoint.id, endpoint.name, endpoint.owner, endpoint.queue_message_timeout_seconds
             )
+            redis_acl.ensure_user(endpoint.id, settings.LLME_QUEUE_BACKEND)  # before pods use it
         objects = render_for_cluster(kube, endpoint, queue_url)
         for obj in objects:
             kube.apply(obj)
@@ -195,6 +196,7 @@ def _teardown(endpoint: ModelEndpoint) -> None:
         _delete_unlisted(kube, endpoint.id, set())
         if endpoint.endpoint_type == EndpointType.ASYNC:
             queues.delete_queue(endpoint.id)
+            redis_acl.delete_user(endpoint.id, settings.LLME_QUEUE_BACKEND)
     except InfraError as exc:
         if exc.transient:
             raise

@@ -91,7 +91,9 @@ def _sqs_trigger(spec) -> dict:
 
 
 def _redis_trigger(spec) -> dict:
-    url = urlsplit(getattr(settings, "REDIS_URL", ""))
+    """KEDA reads the list's length as the endpoint's own Redis user (`endpoints/redis_acl.py`),
+    whose name and password it takes from the forwarder container's env."""
+    url = urlsplit(getattr(settings, "LLME_QUEUE_REDIS_URL", "") or getattr(settings, "REDIS_URL", ""))
     if not url.hostname:
         raise ValueError("async endpoints on the Redis queue backend need REDIS_URL")
     metadata = {
@@ -102,9 +104,9 @@ def _redis_trigger(spec) -> dict:
         "databaseIndex": (url.path or "/0").lstrip("/") or "0",
         "enableTLS": "true" if url.scheme == "rediss" else "false",
     }
-    if url.password:
-        # Resolved by KEDA from the forwarder container's env (scaleTargetRef.envSourceContainerName).
-        metadata["passwordFromEnv"] = forwarder.REDIS_PASSWORD_ENV
+    # Resolved by KEDA from the forwarder container's env (scaleTargetRef.envSourceContainerName).
+    metadata["usernameFromEnv"] = forwarder.REDIS_USERNAME_ENV
+    metadata["passwordFromEnv"] = forwarder.REDIS_PASSWORD_ENV
     return {"type": "redis", "name": "queue-depth", "metadata": metadata}
 
 

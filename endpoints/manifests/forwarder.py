@@ -7,10 +7,10 @@ do not change the arguments therefore reach running pods through the ConfigMap v
 restarting them, which matters because a GPU pod restart reloads the model weights.
 """
 import json
-from urllib.parse import urlsplit
 
 from django.conf import settings
 
+from endpoints import redis_acl
 from llmengine_site.infra.names import endpoint_config_map_name, endpoint_secret_name
 
 FORWARDER_PORT = 5000
@@ -20,6 +20,7 @@ CONFIG_DIR = "/workspace/endpoint_config"
 CONFIG_KEY = "config.json"
 CONFIG_VOLUME = "endpoint-config"
 REDIS_PASSWORD_ENV = "REDIS_PASSWORD"
+REDIS_USERNAME_ENV = "REDIS_USERNAME"
 
 FORWARDER_RESOURCES = {
     "requests": {"cpu": "100m", "memory": "256Mi", "ephemeral-storage": "100Mi"},
@@ -81,15 +82,21 @@ def endpoint_config(spec) -> dict:
 
 
 def secret_values(spec) -> dict:
-    """What an async endpoint's forwarder reads from its Secret: the Redis URL (results, and the
-    queue on the Redis backend) and, for KEDA's redis trigger, its password. Empty otherwise."""
-    redis_url = getattr(settings, "REDIS_URL", "")
-    if not spec.is_async or not redis_url:
+    """What an async endpoint's forwarder reads from its Secret: the URL of the endpoint's own
+    Redis user (results, and the queue on the Redis backend; `endpoints/redis_acl.py`) and, for
+    KEDA's redis trigger, that user's name and password. Never the control plane's credential
+    (docs/security.md#what-isolates-teams). Empty for other endpoints."""
+    backend = queue_backend(spec)
+    urls = redis_acl.control_plane_urls(backend)
+    if not spec.is_async or not urls:
         return {}
-    values = {"REDIS_URL": redis_url}
-    password = _redis_password(redis_url)
-    if password and queue_backend(spec) == "redis":
-        values[REDIS_PASSWORD_ENV] = password
+    values = {"REDIS_URL": redis_acl.endpoint_url(urls[0], spec.id)}
+    queue_url = getattr(settings, "LLME_QUEUE_REDIS_URL", "")
+    if backend == "redis" and queue_url in urls[1:]:
+        values["LLME_QUEUE_REDIS_URL"] = redis_acl.endpoint_url(queue_url, spec.id)
+    if backend == "redis":
+        values[REDIS_USERNAME_ENV] = redis_acl.username(spec.id)
+        values[REDIS_PASSWORD_ENV] = redis_acl.password(spec.id)
     return values
 
 
@@ -135,10 +142,6 @@ def forwarder_args(spec) -> list[str]:
     return args + ["--max-concurrency", str(max_concurrency(spec))]
 
 
-def _redis_password(url: str) -> str | None:
-    return urlsplit(url).password if url else None
-
-
 def forwarder_env(spec) -> list[dict]:
     env = [
         {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
@@ -150,7 +153,7 @@ def forwarder_env(spec) -> list[dict]:
     region = getattr(settings, "LLME_AWS_REGION", "us-west-2")
     env += [{"name": "AWS_REGION", "value": region}, {"name": "AWS_DEFAULT_REGION", "value": region}]
     # Async results are stored in Redis whatever the queue backend; KEDA's redis trigger reads
-    # the password from REDIS_PASSWORD (passwordFromEnv). Both come from the endpoint's Secret.
+    # the endpoint user's name and password from this container's env. All from the Secret.
     for name in secret_values(spec):
         env.append({"name": name, "valueFrom": {"secretKeyRef": {"name": endpoint_secret_name(spec.id), "key": name}}})
     bucket = getattr(settings, "LLME_S3_BUCKET", "")

@@ -387,7 +387,9 @@ class RedisQueues:
     def _existing(self, endpoint_id: str, verb: str) -> str:
         name = endpoint_queue_name(endpoint_id)
         with self._errors(f"{verb} Redis queue {name}"):
-            exists = self._redis().sismember(QUEUES_KEY, name)
+            # The queue's own key, not the `llme:queues` set: an endpoint's Redis user may name
+            # only its own keys (endpoints/redis_acl.py).
+            exists = self._redis().exists(self._key(name, "meta"))
         if not exists:
             raise InfraError(f"{verb} Redis queue {name} failed: the queue does not exist",
                              transient=False, status=404)

@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from endpoints import redis_acl
 from endpoints.frameworks.launch import LLMServingInput, llm_bundle
 from endpoints.manifests import bundle_spec_from_llm_bundle, endpoint_object_kinds, endpoint_selector, render_endpoint
 from tests.manifests.factories import (
@@ -198,7 +199,8 @@ def test_async_endpoint_on_redis_scales_on_the_list_length(settings):
     assert trigger["type"] == "redis"
     assert trigger["metadata"] == {
         "address": "redis.internal:6380", "listName": f"llme:queue:llm-engine-endpoint-id-{ENDPOINT_ID}:pending", "listLength": "10",
-        "activationListLength": "0", "databaseIndex": "2", "enableTLS": "true", "passwordFromEnv": "REDIS_PASSWORD",
+        "activationListLength": "0", "databaseIndex": "2", "enableTLS": "true",
+        "usernameFromEnv": "REDIS_USERNAME", "passwordFromEnv": "REDIS_PASSWORD",
     }
     env = {item["name"]: item for item in containers(objects["Deployment"])["http-forwarder"]["env"]}
     secret_name = f"llm-engine-endpoint-id-{ENDPOINT_ID.replace('_', '-')}-forwarder"
@@ -206,7 +208,12 @@ def test_async_endpoint_on_redis_scales_on_the_list_length(settings):
                                      "valueFrom": {"secretKeyRef": {"name": secret_name, "key": "REDIS_PASSWORD"}}}
     assert "s3cret" not in json.dumps(objects["Deployment"])  # credentials stay out of the pod spec
     assert objects["Secret"]["metadata"]["name"] == secret_name
-    assert objects["Secret"]["stringData"] == {"REDIS_URL": settings.REDIS_URL, "REDIS_PASSWORD": "s3cret"}
+    # The endpoint's own Redis user (endpoints/redis_acl.py), never the control plane's password.
+    user, password = redis_acl.username(ENDPOINT_ID), redis_acl.password(ENDPOINT_ID)
+    assert objects["Secret"]["stringData"] == {
+        "REDIS_URL": f"rediss://{user}:{password}@redis.internal:6380/2",
+        "REDIS_USERNAME": user, "REDIS_PASSWORD": password}
+    assert "s3cret" not in json.dumps(objects)
     assert objects["ScaledObject"]["spec"]["scaleTargetRef"]["envSourceContainerName"] == "http-forwarder"
     for obj in objects.values():
         assert_valid(obj)

@@ -1,0 +1,218 @@
+"""Each async endpoint's forwarder has a Redis user of its own (endpoints/redis_acl.py): the
+builder creates it, the forwarder Secret holds its URL, and with it the forwarder does its whole
+queue and result work while every other key and every admin command is refused. Real Redis."""
+import base64
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+
+import httpx
+import pytest
+import redis
+
+from endpoints import redis_acl
+from endpoints.builder import endpoint_spec, endpoint_sync
+from endpoints.choices import EndpointStatus
+from endpoints.models import ModelEndpoint
+from llmengine_site.infra.names import endpoint_secret_name, redis_queue_key
+from tests.fakes.aws_fixtures import free_port
+from tests.fakes.model_servers import ModelServer
+
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+NS = "llm-engine"
+AUTH = ("team-a", "")
+
+
+def _create_async_endpoint(gateway, name: str) -> ModelEndpoint:
+    bundle = httpx.post(f"{gateway}/v2/model-bundles", auth=AUTH, json={
+        "name": f"{name}-bundle", "schema_location": "s3://b/s.json",
+        "flavor": {"flavor": "runnable_image", "repository": "echo", "tag": "1", "command": ["serve"],
+                   "healthcheck_route": "/health"}})
+    assert bundle.status_code == 200, bundle.text
+    created = httpx.post(f"{gateway}/v1/model-endpoints", auth=AUTH, json={
+        "name": name, "model_bundle_id": bundle.json()["model_bundle_id"], "endpoint_type": "async",
+        "metadata": {}, "cpus": 1, "gpus": 0, "memory": "1Gi", "storage": "1Gi", "min_workers": 0,
+        "max_workers": 1, "per_worker": 1, "labels": {}})
+    assert created.status_code == 200, created.text
+    endpoint = ModelEndpoint.objects.get(name=name)
+    endpoint_sync(endpoint.id)
+    endpoint.refresh_from_db()
+    assert endpoint.status == EndpointStatus.READY, endpoint.status_reason
+    return endpoint
+
+
+def _secret(k8s_api, endpoint_id: str) -> dict:
+    secret = k8s_api.get_object("Secret", NS, endpoint_secret_name(endpoint_id))
+    if "data" in secret:
+        return {key: base64.b64decode(value).decode() for key, value in secret["data"].items()}
+    return dict(secret["stringData"])
+
+
+@pytest.fixture
+def redis_backend(settings):
+    settings.LLME_QUEUE_BACKEND = "redis"
+    settings.SECRET_KEY = "test-secret-key-for-redis-acl"
+
+
+def _poll(gateway, task_id: str, timeout: float = 30) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        task = httpx.get(f"{gateway}/v1/async-tasks/{task_id}", auth=AUTH).json()
+        if task.get("status") in ("SUCCESS", "FAILURE") or time.monotonic() > deadline:
+            return task
+        time.sleep(0.2)
+
+
+def test_the_forwarder_runs_its_tasks_with_its_own_redis_user_and_reaches_nothing_else(
+        gateway, k8s_api, redis_backend, settings, start_forwarder):
+    control = redis.Redis.from_url(settings.REDIS_URL)
+    endpoint = _create_async_endpoint(gateway, "acl-a")
+    other = _create_async_endpoint(gateway, "acl-b")
+    values = _secret(k8s_api, endpoint.id)
+    own_url = values["REDIS_URL"]
+    assert own_url != settings.REDIS_URL
+    assert redis_acl.username(endpoint.id) in own_url
+    assert values["REDIS_USERNAME"] == redis_acl.username(endpoint.id)
+
+    # The whole queue path, end to end, with only the Secret's URL.
+    with ModelServer("echo") as model:
+        start_forwarder(endpoint_spec(endpoint), model.url, "--poll-wait-seconds", "1",
+                        env={"LLME_QUEUE_BACKEND": "redis", "REDIS_URL": own_url})
+        submitted = httpx.post(f"{gateway}/v1/async-tasks?model_endpoint_id={endpoint.id}", auth=AUTH,
+                               json={"args": {"y": 1}})
+        assert submitted.status_code == 200, submitted.text
+        task = _poll(gateway, submitted.json()["task_id"])
+    assert task["status"] == "SUCCESS", task
+    assert json.loads(task["result"]["result"]) == {"echo": {"y": 1}}
+
+    own = redis.Redis.from_url(own_url, decode_responses=True)
+    # What KEDA's redis trigger does with the same user.
+    assert own.llen(redis_queue_key(f"llm-engine-endpoint-id-{endpoint.id}", "pending")) == 0
+
+    # Everything else is refused: the API-key cache, the broker, another endpoint's queue and
+    # results, the gateway's task records, and admin commands.
+    control.set("llme:1:apikey:0123", "cached identity")
+    control.set("llme-dramatiq:default.msgs", "broker")
+    foreign_submit = httpx.post(f"{gateway}/v1/async-tasks?model_endpoint_id={other.id}", auth=AUTH,
+                                json={"args": {"z": 2}})
+    assert foreign_submit.status_code == 200
+    foreign_queue = f"llm-engine-endpoint-id-{other.id}"
+    attempts = {
+        "read the API-key cache": lambda: own.get("llme:1:apikey:0123"),
+        "overwrite the API-key cache": lambda: own.set("llme:1:apikey:0123", "forged"),
+        "read the broker's keys": lambda: own.get("llme-dramatiq:default.msgs"),
+        "read another endpoint's queue": lambda: own.llen(redis_queue_key(foreign_queue, "pending")),
+        "take another endpoint's messages": lambda: own.hgetall(redis_queue_key(foreign_queue, "messages")),
+        "write another endpoint's results": lambda: own.hset(
+            f"llme:result:{other.id}:{foreign_submit.json()['task_id']}", "status", "SUCCESS"),
+        "change the owner of a task": lambda: own.hset(f"llme:task:{task['task_id']}", "owner", "team-b"),
+        "list the queues": lambda: own.smembers("llme:queues"),
+        "CONFIG GET": lambda: own.config_get("*"),
+        "ACL LIST": lambda: own.acl_list(),
+        "ACL SETUSER": lambda: own.execute_command("ACL", "SETUSER", "evil", "on", ">x", "~*", "+@all"),
+        "KEYS": lambda: own.keys("*"),
+        "FLUSHALL": lambda: own.flushall(),
+        "a script on another key": lambda: own.eval("return redis.call('GET', KEYS[1])", 1, "llme:1:apikey:0123"),
+    }
+    allowed = []
+    for what, attempt in attempts.items():
+        try:
+            attempt()
+        except redis.exceptions.NoPermissionError:
+            continue
+        allowed.append(what)
+    assert allowed == []
+    assert control.get("llme:1:apikey:0123") == b"cached identity"
+    assert control.hget(f"llme:task:{task['task_id']}", "owner") == b"team-a"
+
+
+def test_a_rebuild_keeps_running_pods_connected_and_teardown_removes_the_user(
+        gateway, k8s_api, redis_backend, settings):
+    control = redis.Redis.from_url(settings.REDIS_URL, decode_responses=True)
+    endpoint = _create_async_endpoint(gateway, "acl-rebuild")
+    url = _secret(k8s_api, endpoint.id)["REDIS_URL"]
+    running = redis.Redis.from_url(url)
+    assert running.ping()
+
+    changed = httpx.put(f"{gateway}/v1/model-endpoints/{endpoint.id}", auth=AUTH, json={"max_workers": 2})
+    assert changed.status_code == 200, changed.text
+    endpoint_sync(endpoint.id)
+    assert _secret(k8s_api, endpoint.id)["REDIS_URL"] == url  # same password: nothing to restart
+    assert running.ping() and redis.Redis.from_url(url).ping()
+
+    assert redis_acl.username(endpoint.id) in control.acl_users()
+    assert httpx.delete(f"{gateway}/v1/model-endpoints/{endpoint.id}", auth=AUTH).status_code == 200
+    endpoint_sync(endpoint.id)
+    assert not ModelEndpoint.objects.filter(pk=endpoint.id).exists()
+    assert redis_acl.username(endpoint.id) not in control.acl_users()
+    with pytest.raises(redis.exceptions.AuthenticationError):
+        redis.Redis.from_url(url).ping()
+
+
+@pytest.fixture
+def redis_without_acl():
+    """A real redis-server whose ACL command is disabled, as on Redis before 6 or a managed Redis
+    that keeps ACL commands to itself."""
+    workdir = tempfile.mkdtemp(prefix="llme-test-noacl-")
+    port = free_port()
+    proc = subprocess.Popen([shutil.which("redis-server"), "--bind", "127.0.0.1", "--port", str(port), "--save", "",
+                             "--appendonly", "no", "--dir", workdir, "--rename-command", "ACL", ""],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"redis://127.0.0.1:{port}/0"
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            redis.Redis.from_url(url).ping()
+            break
+        except redis.exceptions.ConnectionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+    yield url
+    proc.terminate()
+    proc.wait(10)
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+def test_without_acl_support_the_build_fails_naming_it(gateway, k8s_api, redis_backend, settings, redis_without_acl):
+    bundle = httpx.post(f"{gateway}/v2/model-bundles", auth=AUTH, json={
+        "name": "noacl", "schema_location": "s3://b/s.json",
+        "flavor": {"flavor": "runnable_image", "repository": "echo", "tag": "1", "command": ["serve"],
+                   "healthcheck_route": "/health"}}).json()["model_bundle_id"]
+    created = httpx.post(f"{gateway}/v1/model-endpoints", auth=AUTH, json={
+        "name": "noacl", "model_bundle_id": bundle, "endpoint_type": "async", "metadata": {}, "cpus": 1,
+        "gpus": 0, "memory": "1Gi", "storage": "1Gi", "min_workers": 0, "max_workers": 1, "per_worker": 1,
+        "labels": {}})
+    assert created.status_code == 200, created.text
+    settings.REDIS_URL = redis_without_acl  # what the builder sees: a Redis that refuses ACL
+
+    endpoint = ModelEndpoint.objects.get(name="noacl")
+    endpoint_sync(endpoint.id)
+
+    endpoint.refresh_from_db()
+    assert endpoint.status == EndpointStatus.UPDATE_FAILED
+    assert "does not accept ACL commands" in endpoint.status_reason and "Redis 6" in endpoint.status_reason
+    assert k8s_api.get_object("Secret", NS, endpoint_secret_name(endpoint.id)) is None
+    assert k8s_api.objects("Deployment", NS) == []
+
+
+def test_the_rules_name_only_the_endpoints_keys():
+    rules = redis_acl.acl_rules("end_abc", "redis")
+    assert [rule for rule in rules if rule.startswith("~")] == [
+        "~llme:result:end_abc:*", "~llme:queue:llm-engine-endpoint-id-end_abc:*"]
+    assert [rule for rule in redis_acl.acl_rules("end_abc", "sqs") if rule.startswith("~")] == [
+        "~llme:result:end_abc:*"]
+    assert rules[0] == "reset" and not any(rule.startswith("+@") for rule in rules)
+    with pytest.raises(ValueError):
+        redis_acl.username("end_*")
+
+
+def test_the_endpoint_url_keeps_the_server_and_options_but_not_the_control_planes_credential(settings):
+    settings.SECRET_KEY = "k"
+    url = redis_acl.endpoint_url("rediss://:cp-password@redis.internal:6380/3?ssl_cert_reqs=required", "end_x")
+    assert url == (f"rediss://llme-endpoint-end_x:{redis_acl.password('end_x')}@redis.internal:6380/3"
+                   "?ssl_cert_reqs=required")
+    assert "cp-password" not in url
