@@ -3,10 +3,20 @@
 The credential is the HTTP Basic username (password ignored) or a Bearer token, as the
 official client sends it. In `trust-username` mode the credential *is* the user and team id;
 in `api-key` mode it must be a key issued by `manage.py create_api_key` or the admin.
+
+Keys are resolved through two caches (docs/security.md#api-keys): the shared cache (Redis, 30 s)
+and, on the inference hot path, an in-process map (10 s) that needs no I/O at all. Revoking a key
+deletes its shared entry and moves the *revocation epoch*, a value in the shared cache; every
+gateway process reads the epoch at most every REVOCATION_CHECK_SECONDS and drops its in-process
+map when it moved, so a revoked key stops working on every worker within a second without a
+database query per request. Entries of either cache written under an older epoch are not
+believed, which closes the race of a lookup that read the key just before it was revoked.
 """
 import base64
 import binascii
 import logging
+import secrets
+import time
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -21,6 +31,12 @@ logger = logging.getLogger(__name__)
 MAX_CREDENTIAL_LENGTH = 255
 API_KEY_CACHE_SECONDS = 30
 LAST_USED_RESOLUTION_SECONDS = 300
+# The hot path's in-process map: entries live this long unless the revocation epoch moves.
+CALLER_TTL_SECONDS = 10.0
+MAX_CACHED_CALLERS = 10_000
+# How often a gateway process reads the revocation epoch (well under the promised second).
+REVOCATION_CHECK_SECONDS = 0.5
+REVOCATION_EPOCH_KEY = "apikey:revocation-epoch"
 
 
 @dataclass(frozen=True)
@@ -114,23 +130,83 @@ def _cache_key(key_hash: str) -> str:
 
 def _caller_for_api_key(raw_key: str) -> Caller | None:
     key_hash = hash_key(raw_key)
-    cached = cache.get(_cache_key(key_hash))
-    if cached is not None:
-        return Caller(*cached) if cached else None
+    entry_key = _cache_key(key_hash)
+    found = cache.get_many([entry_key, REVOCATION_EPOCH_KEY])
+    epoch = found.get(REVOCATION_EPOCH_KEY)
+    cached = found.get(entry_key)
+    # An entry is (epoch, caller fields); one written under another epoch may predate a revoke.
+    if isinstance(cached, (list, tuple)) and len(cached) == 2 and cached[0] == epoch:
+        return Caller(*cached[1]) if cached[1] else None
     key = ApiKey.objects.filter(key_hash=key_hash, revoked_at__isnull=True).first()
     if key is None:
-        cache.set(_cache_key(key_hash), (), API_KEY_CACHE_SECONDS)
+        cache.set(entry_key, (epoch, ()), API_KEY_CACHE_SECONDS)
         return None
     now = timezone.now()
     if key.last_used_at is None or (now - key.last_used_at).total_seconds() > LAST_USED_RESOLUTION_SECONDS:
         ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
-    cache.set(_cache_key(key_hash), (key.user_id, key.team_id, key.pk), API_KEY_CACHE_SECONDS)
+    cache.set(entry_key, (epoch, (key.user_id, key.team_id, key.pk)), API_KEY_CACHE_SECONDS)
     return Caller(key.user_id, key.team_id, key.pk)
 
 
 def forget_api_key(key_hash: str) -> None:
-    """Drop a key from the auth cache (on revoke), so it stops working at once."""
+    """Make a revoked key stop working at once: its shared entry goes, the revocation epoch
+    moves (every gateway process drops its in-process map within REVOCATION_CHECK_SECONDS) and
+    this process's map is dropped now. Call it after the revocation is committed."""
     cache.delete(_cache_key(key_hash))
+    cache.set(REVOCATION_EPOCH_KEY, secrets.token_hex(8), None)
+    _local_callers.clear()
+
+
+class _LocalCallers:
+    """The hot path's in-process map credential -> Caller (or None for a refused credential)."""
+
+    def __init__(self):
+        self.entries: dict[str, tuple[float, Caller | None]] = {}
+        self.generation = 0  # moves on every clear: a lookup begun before it is not stored
+        self.epoch = None
+        self.next_check = 0.0
+
+    def clear(self) -> None:
+        self.entries.clear()
+        self.generation += 1
+
+    async def _follow_revocations(self, now: float) -> None:
+        if now < self.next_check:
+            return
+        self.next_check = now + REVOCATION_CHECK_SECONDS  # one reader at a time per process
+        try:
+            epoch = await cache.aget(REVOCATION_EPOCH_KEY)
+        except Exception:  # the shared cache is down: trust nothing cached
+            logger.warning("could not read the API-key revocation epoch; dropping cached callers")
+            self.clear()
+            return
+        if epoch != self.epoch:
+            self.epoch = epoch
+            self.clear()
+
+    async def caller(self, credential: str, resolve) -> Caller | None:
+        """The caller of `credential`; `resolve` (async, may query the database) on a miss."""
+        now = time.monotonic()
+        await self._follow_revocations(now)
+        hit = self.entries.get(credential)
+        if hit and hit[0] > now:
+            return hit[1]
+        generation = self.generation
+        caller = await resolve(credential)
+        if generation == self.generation:
+            if len(self.entries) >= MAX_CACHED_CALLERS:
+                self.entries.clear()  # misses are cached too: random credentials must not grow memory
+            self.entries[credential] = (now + CALLER_TTL_SECONDS, caller)
+        return caller
+
+
+_local_callers = _LocalCallers()
+
+
+async def cached_caller(credential: str, resolve) -> Caller | None:
+    """The hot path's caller lookup: no I/O while the credential is in the in-process map and
+    the revocation epoch has not moved (docs/security.md#api-keys)."""
+    return await _local_callers.caller(credential, resolve)
 
 
 class CredentialAuthentication(authentication.BaseAuthentication):

@@ -1,4 +1,5 @@
 """API key issue and revoke (docs/design.md#identity-and-ownership)."""
+from django.db import transaction
 from django.utils import timezone
 
 from llmengine_site.auth import forget_api_key
@@ -14,8 +15,11 @@ def api_key_create(*, user_id: str, team_id: str, name: str = "") -> tuple[ApiKe
 
 
 def api_key_revoke(key: ApiKey) -> None:
-    """Stop the key working at once (idempotent)."""
+    """Stop the key working at once, on every gateway worker within a second (idempotent).
+    The caches are told once the revocation is committed: told earlier, a lookup could read the
+    key as still valid and cache it again (docs/security.md#api-keys)."""
     if key.revoked_at is None:
         key.revoked_at = timezone.now()
         key.save(update_fields=["revoked_at"])
-    forget_api_key(key.key_hash)
+    key_hash = key.key_hash
+    transaction.on_commit(lambda: forget_api_key(key_hash))

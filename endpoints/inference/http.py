@@ -4,7 +4,6 @@ These views run outside DRF (for speed on the hot path) but answer exactly as th
 do: the same error bodies from `llmengine_site.errors`, the same identity rules."""
 import functools
 import logging
-import time
 import uuid
 
 from asgiref.sync import sync_to_async
@@ -16,13 +15,10 @@ from rest_framework import exceptions
 
 from endpoints.inference import jsonio
 from llmengine_site import input_guard
-from llmengine_site.auth import Caller, caller_for_credential, credential_from_header, failure_detail
+from llmengine_site.auth import Caller, cached_caller, caller_for_credential, credential_from_header, failure_detail
 from llmengine_site.errors import RequestShapeError, error_answer, internal_error_body
 
 logger = logging.getLogger(__name__)
-CALLER_TTL_SECONDS = 10.0
-MAX_CACHED = 10_000
-_callers: dict[str, tuple[float, Caller | None]] = {}
 
 
 async def run_db(function, *args):
@@ -38,6 +34,10 @@ async def run_db(function, *args):
     return await sync_to_async(call)()
 
 
+async def _resolve_caller(credential: str) -> Caller | None:
+    return await run_db(caller_for_credential, credential)
+
+
 def json_response(body, status: int = 200, headers: dict | None = None) -> HttpResponse:
     return HttpResponse(jsonio.dumps(body), content_type="application/json", status=status, headers=headers)
 
@@ -51,15 +51,8 @@ async def authenticate(request) -> Caller:
     if settings.LLME_AUTH_MODE == "trust-username":
         caller = caller_for_credential(credential)  # no I/O in this mode
     else:
-        now = time.monotonic()
-        hit = _callers.get(credential)
-        if hit and hit[0] > now:
-            caller = hit[1]
-        else:
-            caller = await run_db(caller_for_credential, credential)
-            if len(_callers) >= MAX_CACHED:
-                _callers.clear()  # misses are cached too: random credentials must not grow memory
-            _callers[credential] = (now + CALLER_TTL_SECONDS, caller)
+        # In-process, dropped when a key is revoked anywhere (docs/security.md#api-keys).
+        caller = await cached_caller(credential, _resolve_caller)
     if caller is None:
         raise exceptions.AuthenticationFailed(await run_db(failure_detail, header))
     return caller

@@ -26,13 +26,14 @@ def test_create_shows_the_raw_key_once_and_stores_only_its_hash(operator_client,
     assert not list(response.wsgi_request._messages)  # never carried in a message or the session
 
 
-def test_revoke_from_the_key_page_stops_the_key_at_once(operator_client, settings):
+def test_revoke_from_the_key_page_stops_the_key_at_once(operator_client, settings, django_capture_on_commit_callbacks):
     settings.LLME_AUTH_MODE = "api-key"
     key, raw_key = api_key_create(user_id="bob", team_id="ml")
     assert caller_for_credential(raw_key) is not None  # cached as valid
     page = operator_client.get(reverse("admin:llmengine_site_apikey_change", args=[key.pk])).content.decode()
     assert 'value="Revoke this key"' in page
-    operator_client.post(reverse("admin:llmengine_site_apikey_revoke", args=[key.pk]))
+    with django_capture_on_commit_callbacks(execute=True):  # the caches hear of it once committed
+        operator_client.post(reverse("admin:llmengine_site_apikey_revoke", args=[key.pk]))
     key.refresh_from_db()
     assert key.revoked_at is not None
     assert caller_for_credential(raw_key) is None
