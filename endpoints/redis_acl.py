@@ -29,7 +29,7 @@ import redis
 from django.conf import settings
 
 from endpoints.task_results import endpoint_result_pattern
-from llmengine_site.infra.errors import InfraError
+from llmengine_site.errors import InfraError
 from llmengine_site.infra.names import endpoint_queue_name, redis_queue_key
 
 USER_PREFIX = "llme-endpoint-"
