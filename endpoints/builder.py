@@ -10,7 +10,7 @@ from django.conf import settings
 from endpoints.choices import EndpointStatus, EndpointType
 from endpoints.manifests import render_endpoint
 from endpoints.manifests.autoscaling import KEDA_API_VERSION
-from endpoints.manifests.labels import endpoint_selector
+from endpoints.manifests.labels import SPEC_HASH, endpoint_selector
 from endpoints.manifests.lws import LWS_API_VERSION
 from endpoints.manifests.render import endpoint_object_kinds
 from endpoints.manifests.spec import BundleSpec, EndpointSpec
@@ -117,6 +117,27 @@ def _delete_unlisted(kube: KubeClient, endpoint_id: str, keep: set[tuple[str, st
     return deleted
 
 
+def apply_endpoint(kube: KubeClient, endpoint: ModelEndpoint) -> list[dict]:
+    """Apply every object of the endpoint (and its queue), delete the labelled ones it no
+    longer needs; returns the applied objects. Raises ValueError or InfraError."""
+    queue_url = None
+    if endpoint.endpoint_type == EndpointType.ASYNC:
+        queue_url = queues.ensure_queue(
+            endpoint.id, endpoint.name, endpoint.owner, endpoint.queue_message_timeout_seconds
+        )
+        redis_acl.ensure_user(endpoint.id, settings.LLME_QUEUE_BACKEND)  # before pods use it
+    objects = render_for_cluster(kube, endpoint, queue_url)
+    for obj in objects:
+        kube.apply(obj)
+    _delete_unlisted(kube, endpoint.id, {(obj["kind"], obj["metadata"]["name"]) for obj in objects})
+    return objects
+
+
+def applied_record(objects: list[dict]) -> dict[str, str]:
+    """What `ModelEndpoint.applied_objects` keeps: "Kind/name" -> spec hash."""
+    return {f"{obj['kind']}/{obj['metadata']['name']}": obj["metadata"]["annotations"][SPEC_HASH] for obj in objects}
+
+
 def endpoint_sync(endpoint_id: str) -> None:
     """Converge one endpoint. Raises InfraError(transient=True) for the actor to retry;
     permanent problems end in UPDATE_FAILED with a reason. Holds the endpoint's lock, so a
@@ -138,16 +159,7 @@ def _sync(endpoint_id: str) -> None:
     endpoint_record_status(endpoint_id, version, EndpointStatus.UPDATE_IN_PROGRESS, "applying Kubernetes objects")
     try:
         kube = get_kube()
-        queue_url = None
-        if endpoint.endpoint_type == EndpointType.ASYNC:
-            queue_url = queues.ensure_queue(
-                endpoint.id, endpoint.name, endpoint.owner, endpoint.queue_message_timeout_seconds
-            )
-            redis_acl.ensure_user(endpoint.id, settings.LLME_QUEUE_BACKEND)  # before pods use it
-        objects = render_for_cluster(kube, endpoint, queue_url)
-        for obj in objects:
-            kube.apply(obj)
-        _delete_unlisted(kube, endpoint.id, {(obj["kind"], obj["metadata"]["name"]) for obj in objects})
+        objects = apply_endpoint(kube, endpoint)
         if _taken_back(kube, endpoint):
             return
     except ValueError as exc:
@@ -160,7 +172,8 @@ def _sync(endpoint_id: str) -> None:
         _fail(endpoint, version, exc.message + hint)
         return
     destination = endpoint_queue_name(endpoint.id) if endpoint.endpoint_type == EndpointType.ASYNC else endpoint_group_name(endpoint.id)
-    ModelEndpoint.objects.filter(pk=endpoint.id, spec_version=version).update(synced_version=version, destination=destination)
+    ModelEndpoint.objects.filter(pk=endpoint.id, spec_version=version).update(
+        synced_version=version, destination=destination, applied_objects=applied_record(objects))
     if endpoint.min_workers == 0:
         endpoint_record_status(endpoint.id, version, EndpointStatus.READY, "")
     else:

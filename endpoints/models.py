@@ -78,6 +78,10 @@ class ModelEndpoint(models.Model):
     # (docs/design.md#desired-state-and-the-flow-of-a-change).
     spec_version = models.PositiveIntegerField(default=1)
     synced_version = models.PositiveIntegerField(default=0)
+    # "Kind/name" -> spec hash of every object the last successful build applied; the cacher
+    # re-applies the endpoint when one is missing or carries another hash
+    # (docs/operations.md#pruning-and-drift-repair).
+    applied_objects = models.JSONField(default=dict, blank=True, editable=False)
 
     metadata = models.JSONField(default=dict, blank=True)
     labels = models.JSONField(default=dict, blank=True)

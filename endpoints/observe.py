@@ -56,11 +56,16 @@ def failure_reason(pods: list[dict], image: str | None, read_log) -> str | None:
     return None
 
 
-def observe_endpoints(kube: KubeClient, namespace: str) -> dict[str, dict]:
-    """State per endpoint id: replicas, available/unavailable workers, image, pods, failure."""
-    deployments = kube.list("apps/v1", "Deployment", namespace, _selector())
+def observe_endpoints(kube: KubeClient, namespace: str, *, deployments: list[dict] | None = None,
+                      pods: list[dict] | None = None) -> dict[str, dict]:
+    """State per endpoint id: replicas, available/unavailable workers, image, pods, failure.
+    Deployments and Pods already listed (the cacher lists each kind once) are used as given."""
+    if deployments is None:
+        deployments = kube.list("apps/v1", "Deployment", namespace, _selector())
+    if pods is None:
+        pods = kube.list("v1", "Pod", namespace, _selector())
     pods_by_endpoint: dict[str, list[dict]] = {}
-    for pod in kube.list("v1", "Pod", namespace, _selector()):
+    for pod in pods:
         endpoint_label = (pod["metadata"].get("labels") or {}).get(ENDPOINT_ID)
         if endpoint_label:
             pods_by_endpoint.setdefault(endpoint_label, []).append(_pod_summary(pod))

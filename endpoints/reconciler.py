@@ -1,11 +1,15 @@
 """The cacher/reconciler step (docs/design.md#desired-state-and-the-flow-of-a-change): read the
-cluster back, make statuses honest, re-send work that was lost, prune what has no row, and keep the image caches current.
+cluster back, make statuses honest, re-send work that was lost, re-apply endpoints whose objects
+drifted, prune what has no row, and keep the image caches current.
 
 `reconcile_once` is what `manage.py run_cacher` runs every few seconds; each part is also a
-function of its own for the maintenance commands."""
+function of its own for the maintenance commands. One pass lists each kind of the endpoint
+namespace once (`take_snapshot`; metadata only where that is enough) and every part reads that
+snapshot (docs/operations.md#pruning-and-drift-repair)."""
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.utils import timezone
@@ -13,11 +17,13 @@ from django.utils import timezone
 from endpoints import infra_state
 from endpoints.choices import BUILD_PENDING_STATUSES, EndpointStatus, EndpointType
 from endpoints.images import full_image, is_framework_repository
+from endpoints.locks import endpoint_lock
 from endpoints.manifests import render_image_cache_daemonset
 from endpoints.manifests.image_cache import image_cache_containers, image_cache_namespace
-from endpoints.manifests.labels import ENDPOINT_ID, MANAGED_BY, MANAGED_BY_VALUE
+from endpoints.builder import applied_record, apply_endpoint
+from endpoints.manifests.labels import ENDPOINT_ID, MANAGED_BY, MANAGED_BY_VALUE, SPEC_HASH
 from endpoints.manifests.render import endpoint_object_kinds
-from endpoints.models import ModelEndpoint
+from endpoints.models import EndpointEvent, ModelEndpoint
 from endpoints.observe import observe_endpoints
 from endpoints.status import endpoint_record_status
 from endpoints.tasks import sync_endpoint
@@ -36,12 +42,70 @@ class Summary:
     observed: int = 0
     status_changes: list[str] = field(default_factory=list)
     resent: list[str] = field(default_factory=list)
+    repaired: list[str] = field(default_factory=list)
     pruned: list[str] = field(default_factory=list)
     image_caches: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
         return (f"observed {self.observed} endpoint(s); status changes: {len(self.status_changes)}; "
-                f"re-sent: {len(self.resent)}; pruned: {len(self.pruned)}; image caches: {len(self.image_caches)}")
+                f"re-sent: {len(self.resent)}; repaired: {len(self.repaired)}; pruned: {len(self.pruned)}; "
+                f"image caches: {len(self.image_caches)}")
+
+
+# Kinds whose full objects a pass needs; every other kind is listed metadata-only.
+FULL_KINDS = ("Deployment", "Pod")
+
+
+@dataclass
+class Snapshot:
+    """The labelled objects of the endpoint namespace, each kind listed once in a pass."""
+    lists: dict[tuple[str, str], list[dict]]  # (apiVersion, kind) -> items; absent kinds not served
+    _by_name: dict[tuple[str, str], dict] | None = field(default=None, init=False, repr=False)
+
+    def items(self, kind: str) -> list[dict]:
+        return next((items for (_, listed_kind), items in self.lists.items() if listed_kind == kind), [])
+
+    def labelled(self) -> Iterator[tuple[str, str, dict]]:
+        """(apiVersion, kind, object) of every object of an endpoint kind (Pods excluded)."""
+        for (api_version, kind), items in self.lists.items():
+            if kind != "Pod":
+                for obj in items:
+                    yield api_version, kind, obj
+
+    def drift(self, applied: dict[str, str]) -> list[str]:
+        """What differs from the record of a build ("Kind/name" -> hash): "<Kind/name> missing"
+        or "<Kind/name> changed". Kinds the cluster does not serve are not judged here."""
+        listed_kinds = {kind for _, kind in self.lists}
+        index = self._index()
+        problems = []
+        for key, expected in applied.items():
+            kind, _, name = key.partition("/")
+            if kind not in listed_kinds:
+                continue
+            found = index.get((kind, name))
+            if found is None:
+                problems.append(f"{key} missing")
+            elif ((found["metadata"].get("annotations") or {}).get(SPEC_HASH)) != expected:
+                problems.append(f"{key} changed")
+        return problems
+
+    def _index(self) -> dict[tuple[str, str], dict]:
+        if self._by_name is None:
+            self._by_name = {(kind, obj["metadata"]["name"]): obj for _, kind, obj in self.labelled()}
+        return self._by_name
+
+
+def take_snapshot(kube: KubeClient) -> Snapshot:
+    """One list per kind the endpoints use (Deployments and Pods in full, the rest metadata only)."""
+    namespace = settings.LLME_ENDPOINT_NAMESPACE
+    selector = {MANAGED_BY: MANAGED_BY_VALUE}
+    lists = {}
+    for api_version, kind in [*endpoint_object_kinds(), ("v1", "Pod")]:
+        if not kube.has_api(api_version, kind):
+            continue
+        lists[(api_version, kind)] = kube.list(api_version, kind, namespace, selector,
+                                               metadata_only=kind not in FULL_KINDS)
+    return Snapshot(lists)
 
 
 def observed_status(endpoint: ModelEndpoint, state: dict | None) -> tuple[str, str] | None:
@@ -60,8 +124,10 @@ def observed_status(endpoint: ModelEndpoint, state: dict | None) -> tuple[str, s
     return None
 
 
-def refresh_states(kube: KubeClient, endpoints: list[ModelEndpoint]) -> dict[str, dict]:
-    states = observe_endpoints(kube, settings.LLME_ENDPOINT_NAMESPACE)
+def refresh_states(kube: KubeClient, endpoints: list[ModelEndpoint], snapshot: Snapshot | None = None) -> dict[str, dict]:
+    snapshot = snapshot or take_snapshot(kube)
+    states = observe_endpoints(kube, settings.LLME_ENDPOINT_NAMESPACE,
+                               deployments=snapshot.items("Deployment"), pods=snapshot.items("Pod"))
     for endpoint in endpoints:
         if endpoint.endpoint_type == EndpointType.ASYNC and endpoint.synced_version:
             try:
@@ -94,27 +160,104 @@ def resend_stuck(endpoints: list[ModelEndpoint], summary: Summary, now=None) -> 
             summary.resent.append(endpoint.name)
 
 
-def prune_orphans(kube: KubeClient, *, dry_run: bool = False, summary: Summary | None = None) -> list[str]:
-    """Delete labelled objects and endpoint queues whose endpoint row no longer exists."""
+def _created_at(obj: dict) -> datetime | None:
+    stamp = obj["metadata"].get("creationTimestamp")
+    try:
+        return datetime.fromisoformat(stamp) if stamp else None
+    except ValueError:
+        return None
+
+
+def prune_orphans(kube: KubeClient, *, dry_run: bool = False, summary: Summary | None = None,
+                  snapshot: Snapshot | None = None) -> list[str]:
+    """Delete labelled objects and endpoint queues whose endpoint row no longer exists.
+
+    Safe against a create racing the prune: the rows are read after the objects are listed (an
+    object can only exist once its row committed), each candidate is re-checked in the database
+    just before its objects are deleted, and objects younger than `LLME_PRUNE_GRACE_SECONDS`
+    are spared (docs/operations.md#pruning-and-drift-repair)."""
     summary = summary or Summary()
-    known = set(ModelEndpoint.objects.values_list("id", flat=True))
-    namespace = settings.LLME_ENDPOINT_NAMESPACE
-    for api_version, kind in endpoint_object_kinds():
-        if not kube.has_api(api_version, kind):
-            continue
-        for obj in kube.list(api_version, kind, namespace, {MANAGED_BY: MANAGED_BY_VALUE}):
-            endpoint_id = (obj["metadata"].get("labels") or {}).get(ENDPOINT_ID)
-            if endpoint_id and endpoint_id not in known:
-                summary.pruned.append(f"{kind}/{obj['metadata']['name']}")
-                if not dry_run:
-                    kube.delete(api_version, kind, obj["metadata"]["name"], namespace)
+    snapshot = snapshot or take_snapshot(kube)
+    by_endpoint: dict[str, list[tuple[str, str, dict]]] = {}
+    for api_version, kind, obj in snapshot.labelled():
+        endpoint_id = (obj["metadata"].get("labels") or {}).get(ENDPOINT_ID)
+        if endpoint_id:
+            by_endpoint.setdefault(endpoint_id, []).append((api_version, kind, obj))
+    queue_ids = {}
     for queue_name in queues.list_queues():
         endpoint_id = endpoint_id_from_queue_name(queue_name)
-        if endpoint_id and endpoint_id not in known:
-            summary.pruned.append(f"queue/{queue_name}")
-            if not dry_run:
-                queues.delete_queue(endpoint_id)
+        if endpoint_id:
+            queue_ids[endpoint_id] = queue_name
+    listed = set(by_endpoint) | set(queue_ids)
+    candidates = listed - set(ModelEndpoint.objects.filter(id__in=listed).values_list("id", flat=True))
+    if not candidates:
+        return summary.pruned
+    grace_cutoff = timezone.now() - timedelta(seconds=float(settings.LLME_PRUNE_GRACE_SECONDS))
+    for endpoint_id in sorted(candidates):
+        # One writer per endpoint (docs/operations.md#one-writer-per-endpoint): an endpoint being
+        # built or torn down right now is left to that writer and looked at again next pass.
+        with endpoint_lock(endpoint_id, blocking=False) as taken:
+            if not taken or ModelEndpoint.objects.filter(pk=endpoint_id).exists():
+                continue  # being written, or created after the first read: it is live
+            _prune_endpoint(kube, endpoint_id, by_endpoint.get(endpoint_id, []), queue_ids.get(endpoint_id),
+                            grace_cutoff, dry_run, summary)
     return summary.pruned
+
+
+def _prune_endpoint(kube: KubeClient, endpoint_id: str, objects: list[tuple[str, str, dict]], queue_name: str | None,
+                    grace_cutoff: datetime, dry_run: bool, summary: Summary) -> None:
+    namespace = settings.LLME_ENDPOINT_NAMESPACE
+    for api_version, kind, obj in objects:
+        created = _created_at(obj)
+        if created is not None and created > grace_cutoff:
+            logger.info("prune spares %s/%s: younger than %ss", kind, obj["metadata"]["name"],
+                        settings.LLME_PRUNE_GRACE_SECONDS)
+            continue
+        summary.pruned.append(f"{kind}/{obj['metadata']['name']}")
+        if not dry_run:
+            kube.delete(api_version, kind, obj["metadata"]["name"], namespace)
+    if queue_name:
+        summary.pruned.append(f"queue/{queue_name}")
+        if not dry_run:
+            queues.delete_queue(endpoint_id)
+
+
+def repair_drift(kube: KubeClient, endpoints: list[ModelEndpoint], snapshot: Snapshot, summary: Summary) -> None:
+    """Re-apply built endpoints whose objects are missing or carry another spec hash than the
+    build recorded (deleted or replaced by hand, say). Endpoints with a build or a teardown
+    pending are the builder's business and are left alone."""
+    for endpoint in endpoints:
+        if not _settled(endpoint) or not endpoint.applied_objects:
+            continue
+        problems = snapshot.drift(endpoint.applied_objects)
+        if problems:
+            _repair(kube, endpoint.id, endpoint.spec_version, problems, summary)
+
+
+def _settled(endpoint: ModelEndpoint) -> bool:
+    return endpoint.status != EndpointStatus.DELETE_IN_PROGRESS and endpoint.synced_version >= endpoint.spec_version
+
+
+def _repair(kube: KubeClient, endpoint_id: str, version: int, problems: list[str], summary: Summary) -> None:
+    with endpoint_lock(endpoint_id, blocking=False) as taken:
+        if taken:  # else the builder is writing it right now; the next pass looks again
+            _reapply(kube, endpoint_id, version, problems, summary)
+
+
+def _reapply(kube: KubeClient, endpoint_id: str, version: int, problems: list[str], summary: Summary) -> None:
+    endpoint = ModelEndpoint.objects.select_related("bundle").filter(pk=endpoint_id, spec_version=version).first()
+    if endpoint is None or not _settled(endpoint):
+        return  # deleted, updated or being torn down since the pass read it
+    try:
+        objects = apply_endpoint(kube, endpoint)
+    except (ValueError, InfraError) as exc:
+        logger.warning("re-applying endpoint %s (%s) failed, next pass retries: %s", endpoint.name, "; ".join(problems), exc)
+        return
+    ModelEndpoint.objects.filter(pk=endpoint_id, spec_version=version).update(applied_objects=applied_record(objects))
+    reason = "objects re-applied: " + "; ".join(problems)
+    EndpointEvent.objects.create(endpoint_id=endpoint_id, old_status=endpoint.status, new_status=endpoint.status, reason=reason)
+    logger.info("endpoint %s: %s", endpoint.name, reason)
+    summary.repaired.append(endpoint.name)
 
 
 def image_cache_plan(endpoints: list[ModelEndpoint], states: dict[str, dict]) -> dict[str, list[str]]:
@@ -171,11 +314,13 @@ def apply_image_caches(kube: KubeClient, endpoints, states, summary: Summary) ->
 def reconcile_once(kube: KubeClient, *, prune: bool = True) -> Summary:
     summary = Summary()
     endpoints = list(ModelEndpoint.objects.select_related("bundle"))
-    states = refresh_states(kube, endpoints)
+    snapshot = take_snapshot(kube)
+    states = refresh_states(kube, endpoints, snapshot)
     summary.observed = len(states)
     update_statuses(endpoints, states, summary)
     resend_stuck(endpoints, summary)
+    repair_drift(kube, endpoints, snapshot, summary)
     if prune:
-        prune_orphans(kube, summary=summary)
+        prune_orphans(kube, summary=summary, snapshot=snapshot)
     apply_image_caches(kube, endpoints, states, summary)
     return summary

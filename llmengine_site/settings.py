@@ -275,6 +275,8 @@ LLME_HIGH_PRIORITY_CLASS = env.str("LLME_HIGH_PRIORITY_CLASS", default="llm-engi
 LLME_IMAGE_CACHE_NAMESPACE = env.str("LLME_IMAGE_CACHE_NAMESPACE", default="")
 LLME_KEDA_TRIGGER_AUTHENTICATION = env.str("LLME_KEDA_TRIGGER_AUTHENTICATION", default="")
 LLME_CACHER_INTERVAL_SECONDS = env.float("LLME_CACHER_INTERVAL_SECONDS", default=10.0)
+# Prune spares labelled objects younger than this (docs/operations.md#pruning-and-drift-repair).
+LLME_PRUNE_GRACE_SECONDS = env.float("LLME_PRUNE_GRACE_SECONDS", default=300.0)
 
 # Files and other assets: S3 when LLME_S3_BUCKET is set (django-storages), else var/files.
 # Teams name only their own prefix and these read-only ones (llmengine_site/storage_scope.py).

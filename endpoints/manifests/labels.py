@@ -15,6 +15,8 @@ ENDPOINT_NAME = "llm-engine.io/endpoint-name"
 OWNER = "llm-engine.io/owner"
 CREATED_BY = "llm-engine.io/created-by"
 SPEC_VERSION = "llm-engine.io/spec-version"
+# Hash of the object as rendered (docs/operations.md#pruning-and-drift-repair).
+SPEC_HASH = "llm-engine.io/spec-hash"
 ROLE = "llm-engine.io/role"
 APP = "app"
 USER_LABEL_KEYS = ("team", "product")

@@ -9,8 +9,11 @@ Guarantees:
   became async...) are simply absent: the builder deletes labelled objects it did not apply.
 - ValueError, written for the API caller, when the spec cannot run on this cluster.
 """
+import hashlib
+import json
+
 from endpoints.manifests import autoscaling, deployment, forwarder, lws, service
-from endpoints.manifests.labels import object_metadata
+from endpoints.manifests.labels import SPEC_HASH, object_metadata
 from endpoints.manifests.spec import EndpointSpec, check_spec
 from llmengine_site.infra.names import endpoint_group_name, endpoint_leader_service_name
 
@@ -18,6 +21,37 @@ LWS_MISSING = "multi-node endpoints need the LeaderWorkerSet CRD, which is not i
 
 
 def render_endpoint(
+    spec: EndpointSpec,
+    *,
+    keda_available: bool,
+    lws_available: bool,
+    vpa_available: bool = False,
+    include_replicas: bool = True,
+) -> list[dict]:
+    """`_render_objects`, each object annotated with `llm-engine.io/spec-hash`: a hash of the
+    object as rendered, without `spec.replicas` (which KEDA or the HPA own once running). The
+    builder records the hashes it applied; the cacher re-applies an endpoint whose objects are
+    missing or carry another hash (docs/operations.md#pruning-and-drift-repair)."""
+    objects = _render_objects(spec, keda_available=keda_available, lws_available=lws_available,
+                              vpa_available=vpa_available, include_replicas=include_replicas)
+    for obj in objects:
+        obj["metadata"].setdefault("annotations", {})[SPEC_HASH] = spec_hash(obj)
+    return objects
+
+
+def spec_hash(obj: dict) -> str:
+    """16 hex digits of sha256 over the object's canonical JSON, without its own hash
+    annotation and without `spec.replicas`."""
+    metadata = dict(obj.get("metadata") or {})
+    metadata["annotations"] = {k: v for k, v in (metadata.get("annotations") or {}).items() if k != SPEC_HASH}
+    spec = obj.get("spec")
+    if isinstance(spec, dict) and "replicas" in spec:
+        spec = {k: v for k, v in spec.items() if k != "replicas"}
+    canonical = json.dumps({**obj, "metadata": metadata, "spec": spec}, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def _render_objects(
     spec: EndpointSpec,
     *,
     keda_available: bool,

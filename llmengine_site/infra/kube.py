@@ -27,6 +27,8 @@ from llmengine_site.errors import InfraError
 
 FIELD_MANAGER = "llm-engine"
 RESTARTED_AT_ANNOTATION = "kubectl.kubernetes.io/restartedAt"
+# Metadata-only lists, with plain JSON as the fallback for servers that cannot convert.
+METADATA_ONLY_ACCEPT = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
 NO_CLUSTER_MESSAGE = (
     "No Kubernetes cluster is configured: run inside a cluster or set KUBECONFIG to a "
     "kubeconfig file."
@@ -182,11 +184,14 @@ class KubeClient:
         return obj
 
     def list(self, api_version: str, kind: str, namespace: str | None = None,
-             label_selector: str | dict | None = None, field_selector: str | None = None) -> list[dict]:
+             label_selector: str | dict | None = None, field_selector: str | None = None,
+             *, metadata_only: bool = False) -> list[dict]:
         """Objects of `kind` in `namespace` (default: the endpoint namespace) matching
         `label_selector` (a selector string or a dict of required labels) and `field_selector`
         (e.g. `involvedObject.name=<pod>` for Events). Each item carries `apiVersion` and
-        `kind`. Raises `InfraError`."""
+        `kind`. `metadata_only` asks the server for `PartialObjectMetadataList` (items hold
+        only `metadata`): far less to send and parse when names, labels and annotations are
+        enough. Raises `InfraError`."""
         path = self._collection_path(api_version, kind, namespace)
         query = []
         selector = _selector_string(label_selector)
@@ -194,7 +199,8 @@ class KubeClient:
             query.append(("labelSelector", selector))
         if field_selector:
             query.append(("fieldSelector", field_selector))
-        result = self._call("GET", path, f"list {kind}", query=query)
+        accept = METADATA_ONLY_ACCEPT if metadata_only else "application/json"
+        result = self._call("GET", path, f"list {kind}", query=query, accept=accept)
         items = result.get("items") or []
         for item in items:
             item.setdefault("apiVersion", api_version)
@@ -296,12 +302,13 @@ class KubeClient:
 
     # ------------------------------------------------------------------ transport
     def _call(self, method: str, path: str, action: str, query: list | None = None,
-              body=None, content_type: str = "application/json", raw: bool = False):
+              body=None, content_type: str = "application/json", raw: bool = False,
+              accept: str = "application/json"):
         """One HTTP call; returns parsed JSON (or text when `raw`). Raises `InfraError`."""
         try:
             response = self.api_client.call_api(
                 path, method, query_params=query or [], body=body,
-                header_params={"Accept": "application/json", "Content-Type": content_type},
+                header_params={"Accept": accept, "Content-Type": content_type},
                 auth_settings=["BearerToken"], _preload_content=False,
                 _return_http_data_only=True, _request_timeout=_timeout())
             data = response.data

@@ -220,6 +220,7 @@ def test_async_endpoint_gets_its_sqs_queue_with_policy_tags_and_a_keda_sqs_trigg
 
 def test_prune_removes_objects_and_queues_without_a_row(owner, guide_llama_7b, settings, k8s_api, aws):
     settings.LLME_QUEUE_BACKEND = "sqs"
+    settings.LLME_PRUNE_GRACE_SECONDS = 0  # the grace period has a test of its own
     endpoint = create_llm(owner, guide_llama_7b)
     endpoint_sync(endpoint.id)
     orphan = _async_endpoint(owner, settings)

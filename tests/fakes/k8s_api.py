@@ -6,7 +6,8 @@ What it does like the real API server (and what tests may rely on):
 - objects keyed by (group/version, plural, namespace, name) with `uid`, `resourceVersion`,
   `creationTimestamp`, and `generation` bumped only when `spec` changes;
 - GET / LIST with label selectors (`=`, `==`, `!=`, `in`, `notin`, `key`, `!key`) and simple
-  field selectors (`a.b=c`); POST (409 AlreadyExists); PUT (409 on a stale resourceVersion);
+  field selectors (`a.b=c`), answered as `PartialObjectMetadataList` (metadata only) when the
+  Accept header asks for it; POST (409 AlreadyExists); PUT (409 on a stale resourceVersion);
   PATCH as server-side apply (creates when absent) or JSON merge patch (also used for
   strategic merge patch); DELETE (404 with a `Status` body; cascades to pods selected by a
   Deployment/DaemonSet/StatefulSet/Job, and to everything inside a deleted Namespace);
@@ -484,6 +485,16 @@ SERVER_VERSION = {"major": "1", "minor": "29", "gitVersion": "v1.29.0", "platfor
 VERBS = ["create", "delete", "get", "list", "patch", "update", "watch"]
 
 
+def partial_metadata_list(payload):
+    """A list answered as `PartialObjectMetadataList`, as the real server does for
+    `Accept: application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1`."""
+    if not isinstance(payload, dict) or "items" not in payload:
+        return payload
+    return {"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": payload.get("metadata", {}),
+            "items": [{"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": item["metadata"]}
+                      for item in payload["items"]]}
+
+
 def resource_list(group_version: str, resources) -> dict:
     entries = []
     for plural, kind, namespaced in resources:
@@ -696,6 +707,8 @@ class Handler(BaseHTTPRequestHandler):
                 code, payload = route(api, method, url.path, query, body, content_type)
         except ApiError as error:
             code, payload = error.code, error.body
+        if code == 200 and method == "GET" and "as=PartialObjectMetadataList" in (self.headers.get("Accept") or ""):
+            payload = partial_metadata_list(payload)
         self._send(code, payload)
 
     def _watch(self, api: FakeKubernetesApi, path: str, query: dict) -> None:

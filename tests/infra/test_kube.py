@@ -99,6 +99,16 @@ def test_list_is_scoped_to_the_namespace(k8s_api):
     assert [item["metadata"]["name"] for item in kube.list("v1", "ConfigMap", NAMESPACE)] == ["here"]
 
 
+def test_a_metadata_only_list_asks_for_partial_metadata_and_carries_no_data(k8s_api):
+    kube = get_kube()
+    kube.apply(config_map("settings", {"big": "x" * 1000}, labels={"team": "a"}))
+    (item,) = kube.list("v1", "ConfigMap", NAMESPACE, {"team": "a"}, metadata_only=True)
+    assert "data" not in item and item["metadata"]["name"] == "settings"
+    assert item["metadata"]["labels"] == {"team": "a"}
+    (full,) = kube.list("v1", "ConfigMap", NAMESPACE, {"team": "a"})
+    assert full["data"] == {"big": "x" * 1000}
+
+
 def test_delete_existing_returns_true_and_missing_returns_false(k8s_api):
     kube = get_kube()
     kube.apply(config_map("settings"))

@@ -6,7 +6,8 @@ from llmengine_site.infra.kube import get_kube
 
 
 class Command(BaseCommand):
-    help = "One reconcile pass: observe the cluster, fix statuses, re-send stuck builds (no pruning)."
+    help = ("One reconcile pass: observe the cluster, fix statuses, re-send stuck builds, re-apply "
+            "endpoints whose objects drifted (no pruning).")
 
     def handle(self, *args, **options):
         try:
@@ -14,5 +15,6 @@ class Command(BaseCommand):
         except InfraError as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(str(summary))
-        for line in summary.status_changes + [f"re-sent {name}" for name in summary.resent]:
+        for line in (summary.status_changes + [f"re-sent {name}" for name in summary.resent]
+                     + [f"re-applied {name}" for name in summary.repaired]):
             self.stdout.write(f"  {line}")
