@@ -22,7 +22,7 @@ from endpoints.inference.routing import forget as forget_route
 from endpoints.locks import endpoint_lock
 from llmengine_site.infra import InfraError, queues
 from llmengine_site.infra.kube import KubeClient, get_kube
-from llmengine_site.infra.names import endpoint_group_name, endpoint_queue_name
+from llmengine_site.names import endpoint_group_name, endpoint_queue_name
 
 logger = logging.getLogger(__name__)
 

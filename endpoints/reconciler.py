@@ -29,7 +29,7 @@ from endpoints.status import endpoint_record_status
 from endpoints.tasks import sync_endpoint
 from llmengine_site.infra import InfraError, queues
 from llmengine_site.infra.kube import KubeClient
-from llmengine_site.infra.names import endpoint_id_from_queue_name
+from llmengine_site.names import endpoint_id_from_queue_name
 
 logger = logging.getLogger(__name__)
 

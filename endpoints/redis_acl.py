@@ -30,7 +30,7 @@ from django.conf import settings
 
 from endpoints.task_results import endpoint_result_pattern
 from llmengine_site.errors import InfraError
-from llmengine_site.infra.names import endpoint_queue_name, redis_queue_key
+from llmengine_site.names import endpoint_queue_name, redis_queue_key
 
 USER_PREFIX = "llme-endpoint-"
 # What the forwarder (results and Redis queue), redis-py's connection set-up and KEDA's redis

@@ -15,6 +15,7 @@ from jobs import manifests
 from jobs.choices import TERMINAL_STATUSES, JobStatus
 from jobs.models import BatchJob, Trigger
 from jobs.status import job_record_status
+from llmengine_site import names
 from llmengine_site.infra import InfraError
 from llmengine_site.infra.kube import KubeClient, get_kube
 from llmengine_site.services import api_key_create, api_key_revoke
@@ -62,9 +63,9 @@ def job_sync(job_id: str, kube: KubeClient | None = None) -> str:
 def job_reap(job: BatchJob, kube: KubeClient) -> bool:
     """Delete the job's Kubernetes Job (and its pods) and config; the row stays. Idempotent."""
     namespace = manifests.namespace()
-    kube.delete("batch/v1", "Job", manifests.job_name(job.id), namespace)
-    kube.delete("v1", "Secret", manifests.job_config_name(job.id), namespace)
-    kube.delete("v1", "ConfigMap", manifests.job_config_name(job.id), namespace)  # jobs launched when it was a ConfigMap
+    kube.delete("batch/v1", "Job", names.job_name(job.id), namespace)
+    kube.delete("v1", "Secret", names.job_config_name(job.id), namespace)
+    kube.delete("v1", "ConfigMap", names.job_config_name(job.id), namespace)  # jobs launched when it was a ConfigMap
     BatchJob.objects.filter(pk=job.id, reaped_at__isnull=True).update(reaped_at=timezone.now())
     return True
 
@@ -72,7 +73,7 @@ def job_reap(job: BatchJob, kube: KubeClient) -> bool:
 def _credential_is_live(trigger: Trigger, kube: KubeClient) -> bool:
     if trigger.api_key is None or trigger.api_key.revoked_at is not None:
         return False
-    return kube.get("v1", "Secret", manifests.trigger_secret_name(trigger.id), manifests.namespace()) is not None
+    return kube.get("v1", "Secret", names.trigger_secret_name(trigger.id), manifests.namespace()) is not None
 
 
 def _issue_credential(trigger: Trigger, kube: KubeClient) -> None:
@@ -103,8 +104,8 @@ def trigger_sync(trigger_id: str, kube: KubeClient | None = None) -> str:
     namespace = manifests.namespace()
     trigger = Trigger.objects.select_related("api_key").filter(pk=trigger_id).first()
     if trigger is None:
-        kube.delete("batch/v1", "CronJob", manifests.trigger_name(trigger_id), namespace)
-        kube.delete("v1", "Secret", manifests.trigger_secret_name(trigger_id), namespace)
+        kube.delete("batch/v1", "CronJob", names.trigger_name(trigger_id), namespace)
+        kube.delete("v1", "Secret", names.trigger_secret_name(trigger_id), namespace)
         return "removed"
     if not _credential_is_live(trigger, kube):
         _issue_credential(trigger, kube)

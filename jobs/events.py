@@ -14,6 +14,7 @@ from django.conf import settings
 
 from jobs import manifests
 from jobs.models import BatchJob
+from llmengine_site import names
 from llmengine_site.infra import InfraError
 from llmengine_site.infra.kube import KubeClient, get_kube
 
@@ -55,7 +56,7 @@ def _timestamp(text: str | None) -> float | None:
 def cluster_events(job: BatchJob, kube: KubeClient) -> list[dict]:
     """Log and Kubernetes events of the job's pods, read live. Raises InfraError."""
     namespace = manifests.namespace()
-    name = manifests.job_name(job.id)
+    name = names.job_name(job.id)
     pods = kube.list("v1", "Pod", namespace, label_selector={"job-name": name})
     events: list[dict] = []
     involved = [name] + [pod["metadata"]["name"] for pod in pods]

@@ -17,9 +17,8 @@ from django.conf import settings
 
 from endpoints.manifests import scheduling
 from endpoints.manifests.labels import MANAGED_BY, MANAGED_BY_VALUE, OWNER, USER_LABEL_KEYS, label_value
+from llmengine_site.names import job_config_name, job_name, trigger_name, trigger_secret_name
 
-JOB_PREFIX = "llm-engine-job-"
-TRIGGER_PREFIX = "llm-engine-trigger-"
 JOB_ID = "llm-engine.io/job-id"
 JOB_KIND = "llm-engine.io/job-kind"
 TRIGGER_ID = "llm-engine.io/trigger-id"
@@ -36,29 +35,6 @@ RESERVED_ENV = ("LLME_JOB_ID", "LLME_JOB_CONFIG_PATH", "POD_NAME", "POD_NAMESPAC
 
 def namespace() -> str:
     return getattr(settings, "LLME_ENDPOINT_NAMESPACE", "llm-engine")
-
-
-def _dns(text: str) -> str:
-    return text.lower().replace("_", "-")
-
-
-def job_name(job_id: str) -> str:
-    """Name of the job's Kubernetes Job and (with `-config`) its config Secret."""
-    return JOB_PREFIX + _dns(job_id)
-
-
-def job_config_name(job_id: str) -> str:
-    """The job's config Secret (jobs launched before it was a Secret have a ConfigMap so named)."""
-    return job_name(job_id) + "-config"
-
-
-def trigger_name(trigger_id: str) -> str:
-    """Name of the trigger's CronJob and (with `-credential`) its Secret."""
-    return TRIGGER_PREFIX + _dns(trigger_id)
-
-
-def trigger_secret_name(trigger_id: str) -> str:
-    return trigger_name(trigger_id) + "-credential"
 
 
 def job_selector(job_id: str | None = None) -> str:

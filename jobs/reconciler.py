@@ -19,6 +19,7 @@ from jobs.converge import job_reap, job_sync, trigger_sync
 from jobs.models import BatchJob, Trigger
 from jobs.services.fine_tunes import fine_tune_serve
 from jobs.status import job_record_status
+from llmengine_site import names
 from llmengine_site.infra import InfraError
 from llmengine_site.infra.kube import KubeClient
 
@@ -115,7 +116,7 @@ def _observe_active(kube: KubeClient, summary: JobsSummary) -> set[str]:
                                                                   label_selector=manifests.job_selector())}
     summary.observed = len(listed)
     for job in BatchJob.objects.filter(status__in=ACTIVE_STATUSES, launched_at__isnull=False):
-        _observe(job, listed.get(manifests.job_name(job.id)), kube, summary)
+        _observe(job, listed.get(names.job_name(job.id)), kube, summary)
     return set(listed)
 
 
@@ -144,13 +145,13 @@ def _reap(kube: KubeClient, summary: JobsSummary) -> None:
 
 def _prune(kube: KubeClient, job_names: set[str], summary: JobsSummary) -> None:
     namespace = manifests.namespace()
-    known = {manifests.job_name(job_id) for job_id in BatchJob.objects.filter(reaped_at__isnull=True).values_list("id", flat=True)}
+    known = {names.job_name(job_id) for job_id in BatchJob.objects.filter(reaped_at__isnull=True).values_list("id", flat=True)}
     for name in sorted(job_names - known):  # no row, or a row whose objects were already reaped
         kube.delete("batch/v1", "Job", name, namespace)
         kube.delete("v1", "Secret", name + "-config", namespace)
         kube.delete("v1", "ConfigMap", name + "-config", namespace)  # jobs launched when it was a ConfigMap
         summary.pruned.append(name)
-    triggers = {manifests.trigger_name(trigger_id) for trigger_id in Trigger.objects.values_list("id", flat=True)}
+    triggers = {names.trigger_name(trigger_id) for trigger_id in Trigger.objects.values_list("id", flat=True)}
     for cron_job in kube.list("batch/v1", "CronJob", namespace, label_selector=manifests.trigger_selector()):
         name = cron_job["metadata"]["name"]
         if name not in triggers:

@@ -8,9 +8,8 @@ from django.utils import timezone
 
 from endpoints.builder import endpoint_sync
 from endpoints.models import ModelEndpoint
-from jobs import manifests
 from jobs.models import BatchJob
-from llmengine_site import cacher
+from llmengine_site import cacher, names
 from tests.jobs.conftest import k8s_jobs
 
 NS = "llm-engine"
@@ -48,7 +47,7 @@ def test_one_pass_moves_endpoint_statuses_and_relaunches_lost_jobs_without_pruni
     out = capsys.readouterr().out
     assert "endpoints: observed" in out and "launched: 1" in out
     assert ModelEndpoint.objects.get(pk=endpoint.id).status == "READY"
-    assert manifests.job_name(job_id) in k8s_jobs(k8s_api)
+    assert names.job_name(job_id) in k8s_jobs(k8s_api)
     assert _endpoint_objects(k8s_api, orphan_id)  # pruning is prune_orphans' job, not this command's
 
 

@@ -5,7 +5,7 @@ from django.conf import settings
 from endpoints.callback_auth import callback_auth_body
 from endpoints.choices import BundleFlavor, EndpointType
 from endpoints.models import ModelBundle, ModelEndpoint
-from llmengine_site.infra.names import endpoint_group_name, endpoint_queue_name
+from llmengine_site.names import endpoint_group_name, endpoint_queue_name
 
 
 def _iso(value) -> str:

@@ -44,7 +44,7 @@ def build_queue_worker(settings: Settings):
     from django.conf import settings as django_settings
 
     from endpoints.forwarder.queue_worker import QueueWorker
-    from llmengine_site.infra.names import endpoint_id_from_queue_name, endpoint_queue_name
+    from llmengine_site.names import endpoint_id_from_queue_name, endpoint_queue_name
 
     options = settings.options
     endpoint_id = (endpoint_id_from_queue_name(options.queue_name) or os.environ.get("LLME_ENDPOINT_ID")

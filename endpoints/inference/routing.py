@@ -10,7 +10,7 @@ from django.core.cache import cache
 from endpoints.choices import EndpointStatus
 from endpoints.inference.http import run_db
 from endpoints.models import ModelEndpoint
-from llmengine_site.infra.names import endpoint_group_name
+from llmengine_site.names import endpoint_group_name
 
 LOCAL_TTL_SECONDS = 5.0
 SHARED_TTL_SECONDS = 60

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
-from llmengine_site.infra.names import redis_queue_key
+from llmengine_site.names import redis_queue_key
 
 from endpoints.manifests import forwarder
 

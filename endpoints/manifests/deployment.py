@@ -12,9 +12,9 @@ from django.conf import settings
 
 from endpoints.manifests import forwarder, scheduling
 from endpoints.manifests.labels import APP, ROLE
+from llmengine_site.names import HIGH_PRIORITY_CLASS
 
 MAIN_CONTAINER = "main"
-HIGH_PRIORITY_CLASS = "llm-engine-high-priority"
 SHM_VOLUME = "dshm"
 INFRA_CONFIG_VOLUME = "infra-config"
 INFRA_CONFIG_PATH = "/infra-config"

@@ -11,7 +11,7 @@ import json
 from django.conf import settings
 
 from endpoints import redis_acl
-from llmengine_site.infra.names import endpoint_config_map_name, endpoint_secret_name
+from llmengine_site.names import endpoint_config_map_name, endpoint_secret_name
 
 FORWARDER_PORT = 5000
 USER_PORT = 5005

@@ -6,7 +6,7 @@ from django.conf import settings
 from endpoints.manifests import scheduling
 from endpoints.manifests.deployment import namespace
 from endpoints.manifests.labels import MANAGED_BY, MANAGED_BY_VALUE
-from llmengine_site.infra.names import image_cache_daemonset_name
+from llmengine_site.names import image_cache_daemonset_name
 
 IMAGE_CACHE_LABEL = "llm-engine.io/image-cache"
 GPU_TYPE_LABEL = "llm-engine.io/gpu-type"

@@ -15,7 +15,7 @@ import json
 from endpoints.manifests import autoscaling, deployment, forwarder, lws, service
 from endpoints.manifests.labels import SPEC_HASH, object_metadata
 from endpoints.manifests.spec import EndpointSpec, check_spec
-from llmengine_site.infra.names import endpoint_group_name, endpoint_leader_service_name
+from llmengine_site.names import endpoint_group_name, endpoint_leader_service_name
 
 LWS_MISSING = "multi-node endpoints need the LeaderWorkerSet CRD, which is not installed in the cluster"
 

@@ -21,7 +21,7 @@ from django.conf import settings
 
 from llmengine_site.infra import aws
 from llmengine_site.errors import InfraError
-from llmengine_site.infra.names import ENDPOINT_PREFIX, endpoint_queue_name, redis_queue_key
+from llmengine_site.names import ENDPOINT_PREFIX, endpoint_queue_name, redis_queue_key
 
 DEFAULT_VISIBILITY_TIMEOUT_SECONDS = 43200  # 12 h, as upstream: long generations must not reappear
 DEFAULT_POLICY_TEMPLATE = json.dumps({

@@ -6,7 +6,7 @@ import yaml
 from django.core.management import call_command
 
 from endpoints.builder import endpoint_sync
-from llmengine_site.infra.names import endpoint_group_name
+from llmengine_site.names import endpoint_group_name
 from tests.console.conftest import make_endpoint
 
 pytestmark = pytest.mark.django_db

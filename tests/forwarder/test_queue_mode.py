@@ -15,7 +15,7 @@ import redis
 
 from endpoints import task_results
 from llmengine_site.infra import aws as aws_adapter, queues
-from llmengine_site.infra.names import redis_queue_key
+from llmengine_site.names import redis_queue_key
 from tests.fakes.model_servers import ModelServer
 from tests.forwarder.conftest import ENDPOINT_ID, endpoint_spec, wait_until
 

@@ -17,7 +17,7 @@ from endpoints import redis_acl
 from endpoints.builder import endpoint_spec, endpoint_sync
 from endpoints.choices import EndpointStatus
 from endpoints.models import ModelEndpoint
-from llmengine_site.infra.names import endpoint_secret_name, redis_queue_key
+from llmengine_site.names import endpoint_secret_name, redis_queue_key
 from tests.fakes.aws_fixtures import free_port
 from tests.fakes.model_servers import ModelServer
 

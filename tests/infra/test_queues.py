@@ -8,7 +8,7 @@ import redis as redis_lib
 from llmengine_site.infra import aws as aws_adapter
 from llmengine_site.infra import queues
 from llmengine_site.errors import InfraError
-from llmengine_site.infra.names import endpoint_queue_name
+from llmengine_site.names import endpoint_queue_name
 
 ENDPOINT_ID = "end_abc123"
 
@@ -209,7 +209,7 @@ def test_unreachable_sqs_is_transient(sqs_backend, monkeypatch, settings):
 
 
 def test_redis_pending_list_is_where_keda_looks(redis_backend):
-    from llmengine_site.infra.names import redis_queue_key
+    from llmengine_site.names import redis_queue_key
 
     queues.ensure_queue(ENDPOINT_ID, "llama-2-7b", "team-1")
     queues.send_message(ENDPOINT_ID, "work")

@@ -4,7 +4,7 @@ import boto3
 import kubernetes_validate
 import pytest
 
-from jobs import manifests
+from llmengine_site import names
 
 NS = "llm-engine"
 BUCKET = "llme-test-weights"
@@ -56,17 +56,17 @@ def finish_job(k8s_api, job_id: str, *, succeeded: bool = True, reason: str | No
     else:
         status = {"failed": 1, "conditions": [{"type": "Failed", "status": "True", "reason": reason or "BackoffLimitExceeded",
                                                "message": "Job has reached the specified backoff limit"}]}
-    k8s_api.set_status("batch/v1", "Job", NS, manifests.job_name(job_id), status)
+    k8s_api.set_status("batch/v1", "Job", NS, names.job_name(job_id), status)
 
 
 def add_job_pod(k8s_api, job_id: str, log: str, phase: str = "Running") -> str:
     """A running pod of the job (what the Job controller would create), with a log."""
     from llmengine_site.infra.kube import get_kube
 
-    name = manifests.job_name(job_id) + "-0-abcde"
+    name = names.job_name(job_id) + "-0-abcde"
     get_kube().apply({
         "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": name, "namespace": NS, "labels": {"job-name": manifests.job_name(job_id)}},
+        "metadata": {"name": name, "namespace": NS, "labels": {"job-name": names.job_name(job_id)}},
         "spec": {"containers": [{"name": "main", "image": "x"}]},
         "status": {"phase": phase},
     })

@@ -18,9 +18,10 @@ from llmengine import Completion, CreateBatchCompletionsModelConfig, CreateBatch
 
 from jobs import manifests
 from jobs.batch_runner import checkpoint, locations
+from jobs.converge import job_sync
 from jobs.models import BatchJob
 from jobs.reconciler import reconcile_jobs
-from jobs.converge import job_sync
+from llmengine_site import names
 from llmengine_site.infra.kube import get_kube
 from tests.fakes.model_servers import ModelServer
 from tests.jobs.conftest import BUCKET, NS, assert_no_control_plane_secret, assert_valid, k8s_jobs
@@ -50,9 +51,9 @@ def _create(version: int) -> str:
 
 def _pod(k8s_api, job_id: str) -> tuple[dict, dict]:
     """(pod spec, mounted config) of the job as applied to the cluster."""
-    job = k8s_jobs(k8s_api)[manifests.job_name(job_id)]
+    job = k8s_jobs(k8s_api)[names.job_name(job_id)]
     secrets = {o["metadata"]["name"]: o for o in k8s_api.objects("Secret", NS)}
-    config = json.loads(secrets[manifests.job_config_name(job_id)]["stringData"][manifests.CONFIG_KEY])
+    config = json.loads(secrets[names.job_config_name(job_id)]["stringData"][manifests.CONFIG_KEY])
     return job, config
 
 
@@ -91,11 +92,11 @@ class Kubelet:
 
 
 def _running(k8s_api, job_id: str) -> None:
-    k8s_api.set_status("batch/v1", "Job", NS, manifests.job_name(job_id), {"active": 1, "ready": 1})
+    k8s_api.set_status("batch/v1", "Job", NS, names.job_name(job_id), {"active": 1, "ready": 1})
 
 
 def _succeeded(k8s_api, job_id: str) -> None:
-    k8s_api.set_status("batch/v1", "Job", NS, manifests.job_name(job_id),
+    k8s_api.set_status("batch/v1", "Job", NS, names.job_name(job_id),
                        {"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]})
 
 

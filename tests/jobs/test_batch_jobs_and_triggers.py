@@ -7,10 +7,11 @@ import pytest
 from django.utils import timezone
 
 from jobs import manifests
+from jobs.converge import job_sync, trigger_sync
 from jobs.models import BatchJob, Trigger
 from jobs.reconciler import reconcile_jobs, status_from_job
 from jobs.selectors import dashboard_summary
-from jobs.converge import job_sync, trigger_sync
+from llmengine_site import names
 from llmengine_site.infra.kube import get_kube
 from llmengine_site.models import ApiKey
 from tests.jobs.conftest import NS, assert_no_control_plane_secret, assert_valid, finish_job, k8s_jobs
@@ -50,7 +51,7 @@ def test_docker_image_batch_job_runs_finishes_and_is_reaped_after_retention(owne
     assert response.status_code == 200, response.json()
     job_id = response.json()["job_id"]
     job_sync(job_id)
-    kube_job = k8s_jobs(k8s_api)[manifests.job_name(job_id)]
+    kube_job = k8s_jobs(k8s_api)[names.job_name(job_id)]
     assert_valid(kube_job)
     assert_no_control_plane_secret(kube_job, settings)
     container = kube_job["spec"]["template"]["spec"]["containers"][0]
@@ -60,7 +61,7 @@ def test_docker_image_batch_job_runs_finishes_and_is_reaped_after_retention(owne
     finish_job(k8s_api, job_id, succeeded=False, reason="DeadlineExceeded")
     reconcile_jobs(get_kube())
     assert owner.get(f"/v1/docker-image-batch-jobs/{job_id}").json() == {"status": "TIMEOUT"}
-    assert manifests.job_name(job_id) in k8s_jobs(k8s_api)  # kept for its retention
+    assert names.job_name(job_id) in k8s_jobs(k8s_api)  # kept for its retention
     BatchJob.objects.filter(pk=job_id).update(completed_at=timezone.now() - timedelta(days=8))
     reconcile_jobs(get_kube())
     assert k8s_jobs(k8s_api) == {}
@@ -94,8 +95,8 @@ def test_trigger_is_a_valid_cron_job_with_its_own_revocable_credential(owner, bu
     settings.LLME_AUTH_MODE = "api-key"  # the CronJob then sends the trigger's own key
     trigger_sync(trigger_id)
     settings.LLME_AUTH_MODE = "trust-username"
-    cron_job = k8s_api.get_object("CronJob", NS, manifests.trigger_name(trigger_id))
-    secret = k8s_api.get_object("Secret", NS, manifests.trigger_secret_name(trigger_id))
+    cron_job = k8s_api.get_object("CronJob", NS, names.trigger_name(trigger_id))
+    secret = k8s_api.get_object("Secret", NS, names.trigger_secret_name(trigger_id))
     assert_valid(cron_job)
     assert_valid(secret)
     assert_no_control_plane_secret(cron_job, settings)
@@ -105,7 +106,7 @@ def test_trigger_is_a_valid_cron_job_with_its_own_revocable_credential(owner, bu
     assert f'"trigger_id": "{trigger_id}"' in secret["stringData"]["request.json"]
     assert owner.put(f"/v1/triggers/{trigger_id}", {"cron_schedule": "@daily", "suspend": True}, format="json").json() == {"success": True}
     reconcile_jobs(get_kube())
-    spec = k8s_api.get_object("CronJob", NS, manifests.trigger_name(trigger_id))["spec"]
+    spec = k8s_api.get_object("CronJob", NS, names.trigger_name(trigger_id))["spec"]
     assert (spec["schedule"], spec["suspend"]) == ("@daily", True)
     assert owner.get(f"/v1/triggers/{trigger_id}").json()["cron_schedule"] == "@daily"
     assert owner.delete(f"/v1/triggers/{trigger_id}").json() == {"success": True}
@@ -141,7 +142,7 @@ def test_lost_launch_is_relaunched_and_orphans_are_pruned(owner, bundle_id, k8s_
     get_kube().apply(orphan)
     summary = reconcile_jobs(get_kube())
     assert "launched: 1" in summary and "pruned: 1" in summary
-    assert set(k8s_jobs(k8s_api)) == {manifests.job_name(job_id)}
+    assert set(k8s_jobs(k8s_api)) == {names.job_name(job_id)}
     assert dashboard_summary()["recent"][0]["id"] == job_id
 
 

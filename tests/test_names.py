@@ -1,7 +1,7 @@
 """External names: the self-hosting guide's pod, queue and DaemonSet names."""
 import pytest
 
-from llmengine_site.infra import names
+from llmengine_site import names
 
 
 def test_group_name_is_a_dns_label_of_the_endpoint_id():
@@ -26,3 +26,10 @@ def test_queue_name_keeps_the_endpoint_id_verbatim():
 )
 def test_image_cache_daemonset_names(gpu_type, expected):
     assert names.image_cache_daemonset_name(gpu_type) == expected
+
+
+def test_job_and_trigger_objects_are_named_from_their_ids_as_dns_labels():
+    assert names.job_name("ft-ABC_def") == "llm-engine-job-ft-abc-def"
+    assert names.job_config_name("ft-abc") == "llm-engine-job-ft-abc-config"
+    assert names.trigger_name("trig_AB") == "llm-engine-trigger-trig-ab"
+    assert names.trigger_secret_name("trig_ab") == "llm-engine-trigger-trig-ab-credential"

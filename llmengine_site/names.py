@@ -1,4 +1,5 @@
-"""Every name we give to something outside the database: Kubernetes objects, queues, caches.
+"""Every name we give to something outside the database: Kubernetes objects, queues, caches
+(docs/naming.md#kubernetes-objects, docs/naming.md#queues-and-redis-keys). Pure: no Django.
 
 Names follow the self-hosting guide: the guide's IAM policy allows `llm-engine-endpoint-id-*`
 queues and its pod listing shows `llm-engine-endpoint-id-end-…` and `llm-engine-image-cache-…`.
@@ -6,14 +7,19 @@ Changing a name here orphans what already exists under the old one.
 """
 ENDPOINT_PREFIX = "llm-engine-endpoint-id-"
 IMAGE_CACHE_PREFIX = "llm-engine-image-cache-"
+JOB_PREFIX = "llm-engine-job-"
+TRIGGER_PREFIX = "llm-engine-trigger-"
+HIGH_PRIORITY_CLASS = "llm-engine-high-priority"
+
+
+def dns_label(object_id: str) -> str:
+    """An id as it may appear in a Kubernetes name (a DNS label): lower-cased, `_` becomes `-`."""
+    return object_id.lower().replace("_", "-")
 
 
 def endpoint_group_name(endpoint_id: str) -> str:
-    """Name of the endpoint's Deployment, Service, autoscaler, PDB and ConfigMap.
-
-    Kubernetes names are DNS labels, so the id is lower-cased and `_` becomes `-`.
-    """
-    return ENDPOINT_PREFIX + endpoint_id.lower().replace("_", "-")
+    """Name of the endpoint's Deployment, Service, autoscaler, PDB and ConfigMap."""
+    return ENDPOINT_PREFIX + dns_label(endpoint_id)
 
 
 def endpoint_config_map_name(endpoint_id: str) -> str:
@@ -61,3 +67,22 @@ def redis_queue_key(queue_name: str, part: str) -> str:
     """Keys of an endpoint queue on the Redis backend; `pending` is the list of waiting
     message ids, which KEDA's redis trigger measures."""
     return f"llme:queue:{queue_name}:{part}"
+
+
+def job_name(job_id: str) -> str:
+    """Name of the job's Kubernetes Job and (with `-config`) its config Secret."""
+    return JOB_PREFIX + dns_label(job_id)
+
+
+def job_config_name(job_id: str) -> str:
+    """The job's config Secret (jobs launched before it was a Secret have a ConfigMap so named)."""
+    return job_name(job_id) + "-config"
+
+
+def trigger_name(trigger_id: str) -> str:
+    """Name of the trigger's CronJob and (with `-credential`) its Secret."""
+    return TRIGGER_PREFIX + dns_label(trigger_id)
+
+
+def trigger_secret_name(trigger_id: str) -> str:
+    return trigger_name(trigger_id) + "-credential"
