@@ -82,6 +82,9 @@ class ModelEndpoint(models.Model):
     # re-applies the endpoint when one is missing or carries another hash
     # (docs/operations.md#pruning-and-drift-repair).
     applied_objects = models.JSONField(default=dict, blank=True, editable=False)
+    # When the cacher last re-sent this row's build or teardown: at most once per
+    # LLME_RESEND_AFTER_SECONDS (docs/operations.md#the-flow-of-a-change).
+    resent_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     metadata = models.JSONField(default=dict, blank=True)
     labels = models.JSONField(default=dict, blank=True)

@@ -33,7 +33,6 @@ from llmengine_site.names import endpoint_id_from_queue_name
 
 logger = logging.getLogger(__name__)
 
-STUCK_AFTER = timedelta(seconds=60)
 IMAGES_PER_CACHE = 32
 
 
@@ -150,14 +149,23 @@ def update_statuses(endpoints: list[ModelEndpoint], states: dict[str, dict], sum
 
 def resend_stuck(endpoints: list[ModelEndpoint], summary: Summary, now=None) -> None:
     """Builds that were accepted but not applied (a lost message, a worker killed mid-build)
-    and deletions not finished are sent again; the actor is idempotent."""
-    cutoff = (now or timezone.now()) - STUCK_AFTER
+    and deletions not finished are sent again once the row has not moved for
+    `LLME_RESEND_AFTER_SECONDS`, and then at most once per that threshold (`resent_at`, one
+    UPDATE for all), so re-sends never pile up in front of a busy builder; the actor is
+    idempotent."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=float(settings.LLME_RESEND_AFTER_SECONDS))
+    resent = []
     for endpoint in endpoints:
         behind = endpoint.status in BUILD_PENDING_STATUSES and endpoint.synced_version < endpoint.spec_version
         deleting = endpoint.status == EndpointStatus.DELETE_IN_PROGRESS
-        if (behind or deleting) and endpoint.last_updated_at < cutoff:
+        recently_resent = endpoint.resent_at is not None and endpoint.resent_at > cutoff
+        if (behind or deleting) and endpoint.last_updated_at < cutoff and not recently_resent:
             sync_endpoint.send(endpoint.id)
+            resent.append(endpoint.id)
             summary.resent.append(endpoint.name)
+    if resent:
+        ModelEndpoint.objects.filter(pk__in=resent).update(resent_at=now)
 
 
 def _created_at(obj: dict) -> datetime | None:

@@ -277,6 +277,9 @@ LLME_KEDA_TRIGGER_AUTHENTICATION = env.str("LLME_KEDA_TRIGGER_AUTHENTICATION", d
 LLME_CACHER_INTERVAL_SECONDS = env.float("LLME_CACHER_INTERVAL_SECONDS", default=10.0)
 # Prune spares labelled objects younger than this (docs/operations.md#pruning-and-drift-repair).
 LLME_PRUNE_GRACE_SECONDS = env.float("LLME_PRUNE_GRACE_SECONDS", default=300.0)
+# A build or teardown whose row has not moved for this long is re-sent, then at most once per
+# this long (docs/operations.md#the-flow-of-a-change).
+LLME_RESEND_AFTER_SECONDS = env.float("LLME_RESEND_AFTER_SECONDS", default=60.0)
 
 # Files and other assets: S3 when LLME_S3_BUCKET is set (django-storages), else var/files.
 # Teams name only their own prefix and these read-only ones (llmengine_site/storage_scope.py).
