@@ -44,6 +44,11 @@ class ViewOnlyPage:
     def has_change_permission(self, request, obj=None):
         return obj is None and super().has_change_permission(request)
 
+    def changelist_view(self, request, extra_context=None):
+        # "Select … to change" would promise a form: the list is for finding and acting.
+        context = {"title": self.opts.verbose_name_plural[:1].upper() + self.opts.verbose_name_plural[1:]}
+        return super().changelist_view(request, {**context, **(extra_context or {})})
+
 
 @admin.register(File)
 class FileAdmin(NoBulkDelete, ViewOnlyPage, admin.ModelAdmin):
@@ -95,7 +100,7 @@ def job_progress(job: BatchJob) -> str:
         failed = f", {progress['num_failed']} failed" if progress.get("num_failed") else ""
         return f"{progress.get('num_completed', 0)} of {progress['total']} done{failed}"
     if job.status == JobStatus.PENDING:
-        return "waiting for its Kubernetes Job" if job.launched_at is None else "starting"
+        return "waiting to start" if job.launched_at is None else "starting"
     if job.launched_at is None:
         return "never started"
     if job.status == JobStatus.RUNNING:
@@ -117,6 +122,10 @@ def _job_events(job: BatchJob):
 
 class JobActions:
     """Cancel from the list and from the job's page, through the API's service, logged."""
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, job):
+        return format_html('<span class="llme-status llme-status-{}">{}</span>', job.status, job.status)
 
     cancel_service = staticmethod(runs.job_cancel)
     change_form_template = "admin/jobs/job_change_form.html"
@@ -163,7 +172,7 @@ class JobActions:
 class BatchJobAdmin(JobActions, NoBulkDelete, ViewOnlyPage, admin.ModelAdmin):
     """Batch completions and docker-image batch jobs; fine-tunes have a page of their own."""
 
-    list_display = ("id", "kind", "status", "progress_text", "owner", "gpus", "gpu_type", "created_at")
+    list_display = ("id", "kind", "status_badge", "progress_text", "owner", "gpu_type", "created_at")
     list_filter = ("kind", "status", "gpu_type", "owner")
     search_fields = ("id", "owner", "created_by")
     inlines = [JobEventInline]
@@ -210,7 +219,7 @@ class FineTuneAdmin(JobActions, NoBulkDelete, ViewOnlyPage, admin.ModelAdmin):
     cancel them as the API does (docs/console.md#pages)."""
 
     cancel_service = staticmethod(fine_tunes.fine_tune_cancel)
-    list_display = ("id", "status", "fine_tuned_model", "base_model", "progress_text", "owner", "endpoint", "created_at")
+    list_display = ("id", "status_badge", "fine_tuned_model", "base_model", "progress_text", "owner", "endpoint")
     list_filter = ("status", "template__base_model", "owner")
     search_fields = ("id", "fine_tuned_model", "owner", "created_by")
     list_select_related = ("template",)

@@ -35,6 +35,8 @@ class ConsoleAdminSite(admin.AdminSite):
     index_title = "Dashboard"
     index_template = "admin/console/index.html"
     site_url = "/"  # "View site": the landing page (llmengine_site/landing.py)
+    # The width goes to the lists (docs/console.md#layout); the dashboard and breadcrumbs navigate.
+    enable_nav_sidebar = False
 
     def index(self, request, extra_context=None):
         """The dashboard: a bounded number of queries whatever the number of endpoints."""
