@@ -6,6 +6,7 @@ start, naming the variable.
 """
 import json
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -63,8 +64,35 @@ if not SECRET_KEY:
     if not DEBUG and env.bool("LLME_REQUIRE_SECRET_KEY", default=False):
         raise ImproperlyConfigured("SECRET_KEY is not set: set SECRET_KEY or SECRET_KEY_FILE")
     SECRET_KEY = "insecure-local-development-key-change-me"
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["*"])
+# Host names the gateway answers (the chart's `allowedHosts`); `*` (any) keeps `make run` simple.
+# ALLOWED_HOSTS is the older name of the same variable.
+ALLOWED_HOSTS = env.list("LLME_ALLOWED_HOSTS", default=env.list("ALLOWED_HOSTS", default=["*"]))
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+# TLS terminates in front of the gateway (the chart's `tls.terminatedInFront`): the proxy's
+# X-Forwarded-Proto says the request was https, console cookies are Secure and HSTS is sent
+# (docs/security.md#console-sign-in).
+LLME_TLS_TERMINATED = env.bool("LLME_TLS_TERMINATED", default=False)
+if LLME_TLS_TERMINATED:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env.int("LLME_HSTS_SECONDS", default=31536000)
+
+# Console sign-in throttling (django-axes, docs/security.md#console-sign-in): after
+# LLME_LOGIN_FAILURE_LIMIT wrong passwords for one username from one address, that pair is
+# locked out for LLME_LOGIN_LOCKOUT_MINUTES; `manage.py axes_reset_username <user>` unlocks.
+AXES_FAILURE_LIMIT = env.int("LLME_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LLME_LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_ENABLE_ADMIN = False  # the console has its own pages; attempts are managed with manage.py
+AXES_LOCKOUT_CALLABLE = "llmengine_site.login_throttle.lockout_response"
+AXES_VERBOSE = False
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: a locked-out pair is refused before the password check
+    "django.contrib.auth.backends.ModelBackend",
+]
 
 INSTALLED_APPS = [
     "llmengine_site.admin_site.ConsoleAdminConfig",
@@ -77,6 +105,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",  # swagger-ui assets for /docs, served from the project (offline)
     "django_dramatiq",
+    "axes",
     "llmengine_site.apps.LLMEngineSiteConfig",
     "endpoints",
     "jobs",
@@ -92,6 +121,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes requires
 ]
 
 ROOT_URLCONF = "llmengine_site.urls"

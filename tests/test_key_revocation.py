@@ -1,26 +1,19 @@
 """A revoked API key stops working on every gateway worker within a second, while an inference
 request with a cached key makes no database query (docs/security.md#api-keys)."""
 import io
-import os
-import socket
-import subprocess
-import sys
 import time
-from pathlib import Path
-from urllib.parse import quote
 
 import httpx
 import pytest
 from django.core.management import call_command
-from django.db import connection
 from django.db.backends import utils as db_utils
 
 from tests.fixtures_api import GUIDE_LLAMA_7B
+from tests.gateway_process import GatewayProcess
 from tests.inference.conftest import create
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
-ROOT = Path(__file__).resolve().parent.parent
 COMPLETION = "/v1/llm/completions-sync?model_endpoint_name=llama-7b"
 PROMPT = {"prompt": "hi", "max_new_tokens": 2, "temperature": 0.1}
 
@@ -31,61 +24,9 @@ def _create_key(user: str, team: str) -> str:
     return out.getvalue().strip()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _database_url() -> str:
-    params = connection.settings_dict
-    user = quote(params["USER"] or "", safe="")
-    password = quote(params["PASSWORD"] or "", safe="")
-    return f"postgres://{user}:{password}@{params['HOST'] or '127.0.0.1'}:{params['PORT'] or 5432}/{params['NAME']}"
-
-
-class GatewayProcess:
-    """One gateway worker: the production ASGI application under uvicorn, a process of its own,
-    on the test database and the test run's Redis."""
-
-    def __init__(self, log_path: Path):
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "llmengine_site.settings", "DATABASE_URL": _database_url(),
-               "LLME_AUTH_MODE": "api-key", "DEBUG": "false"}
-        env.pop("LLME_REQUIRE_SECRET_KEY", None)
-        self._log = open(log_path, "wb")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "llmengine_site.asgi:application", "--host", "127.0.0.1",
-             "--port", str(self.port), "--log-level", "warning", "--lifespan", "on"],
-            cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT)
-        self.log_path = log_path
-
-    def wait_ready(self, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, self.log_path.read_text()
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError(f"gateway on {self.port} not ready: {self.log_path.read_text()}")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self._log.close()
-
-
 @pytest.fixture
 def two_gateways(tmp_path):
-    gateways = [GatewayProcess(tmp_path / f"gateway-{n}.log") for n in (1, 2)]
+    gateways = [GatewayProcess(tmp_path / f"gateway-{n}.log", LLME_AUTH_MODE="api-key") for n in (1, 2)]
     try:
         for gateway in gateways:
             gateway.wait_ready()

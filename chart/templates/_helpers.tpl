@@ -89,7 +89,11 @@ that ConfigMap does not exist yet) gets the same values inline.
 LLME_ENV: {{ .Values.context | toString | quote }}
 LLME_AUTH_MODE: {{ .Values.auth.mode | quote }}
 LLME_REQUIRE_SECRET_KEY: "true"
-ALLOWED_HOSTS: "*"
+LLME_ALLOWED_HOSTS: {{ include "llm-engine.allowedHosts" . | quote }}
+LLME_TLS_TERMINATED: {{ .Values.tls.terminatedInFront | toString | quote }}
+{{- if .Values.tls.terminatedInFront }}
+LLME_HSTS_SECONDS: {{ .Values.tls.hstsSeconds | int64 | toString | quote }}
+{{- end }}
 REDIS_URL: {{ include "llm-engine.redisUrl" . | quote }}
 LLME_CLUSTER_NAME: {{ $infra.k8s_cluster_name | quote }}
 LLME_DNS_HOST_DOMAIN: {{ $infra.dns_host_domain | quote }}
@@ -219,3 +223,19 @@ checksum/config: {{ include "llm-engine.settings" . | sha256sum }}
 
 {{/* The port of the forwarder sidecar in endpoint pods (the builder's FORWARDER_PORT). */}}
 {{- define "llm-engine.forwarderPort" -}}5000{{- end -}}
+
+{{/*
+LLME_ALLOWED_HOSTS: `*` when allowedHosts is empty; else those names plus the ones the cluster
+itself uses (the gateway Service's DNS names for KEDA and trigger CronJobs, localhost for the
+probes and `kubectl port-forward`).
+*/}}
+{{- define "llm-engine.allowedHosts" -}}
+{{- if .Values.allowedHosts -}}
+{{- $service := include "llm-engine.name" . -}}
+{{- $ns := .Release.Namespace -}}
+{{- $internal := list $service (printf "%s.%s" $service $ns) (printf "%s.%s.svc" $service $ns) (printf "%s.%s.svc.cluster.local" $service $ns) "localhost" "127.0.0.1" -}}
+{{- concat .Values.allowedHosts $internal | uniq | join "," -}}
+{{- else -}}
+*
+{{- end -}}
+{{- end -}}

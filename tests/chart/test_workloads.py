@@ -18,7 +18,8 @@ SETTINGS = [
     "AWS_DEFAULT_REGION", "LLME_AWS_ACCOUNT_ID", "LLME_DOCKER_REPO_PREFIX", "LLME_S3_BUCKET",
     "LLME_ENDPOINT_NAMESPACE", "LLME_FINE_TUNE_REPOSITORY", "LLME_REGISTRY_CHECK", "LLME_QUEUE_BACKEND",
     "LLME_FORWARDER_IMAGE", "LLME_GATEWAY_URL", "LLME_GPU_NODE_LABELS", "LLME_FRAMEWORK_REPOSITORIES",
-    "DD_TRACE_ENABLED", "AWS_PROFILE", "AWS_CONFIG_FILE", "LLME_REQUIRE_SECRET_KEY", "ALLOWED_HOSTS",
+    "DD_TRACE_ENABLED", "AWS_PROFILE", "AWS_CONFIG_FILE", "LLME_REQUIRE_SECRET_KEY", "LLME_ALLOWED_HOSTS",
+    "LLME_TLS_TERMINATED",
 ]
 ROLE_ARN = "arn:aws:iam::000000000000:role/llm-engine"
 
@@ -48,8 +49,9 @@ def test_gateway_runs_two_replicas_on_port_5000_behind_the_service(objects):
     assert gateway["spec"]["replicas"] == 2
     (container,) = containers(gateway)
     assert container["ports"] == [{"name": "http", "containerPort": 5000, "protocol": "TCP"}]
-    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
-    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    host = [{"name": "Host", "value": "localhost"}]  # always in LLME_ALLOWED_HOSTS
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http", "httpHeaders": host}
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http", "httpHeaders": host}
     service = find(objects, "Service", "llm-engine")
     assert service["spec"]["type"] == "ClusterIP"
     assert service["spec"]["ports"][0]["port"] == 80 and service["spec"]["ports"][0]["targetPort"] == "http"
