@@ -23,6 +23,7 @@ from endpoints.locks import endpoint_lock
 from llmengine_site.infra import InfraError, queues
 from llmengine_site.infra.kube import KubeClient, get_kube
 from llmengine_site.names import endpoint_group_name, endpoint_queue_name
+from llmengine_site.transient import best_effort
 
 logger = logging.getLogger(__name__)
 
@@ -220,8 +221,9 @@ def _teardown(endpoint: ModelEndpoint) -> None:
                 endpoint.id, None, EndpointStatus.DELETE_IN_PROGRESS, f"teardown failed, will retry: {exc.message}"
             )
             raise InfraError(exc.message, transient=True) from exc
-    infra_state.forget_state(endpoint.id)
-    forget_route(endpoint.id, endpoint.name)
+    # Cache entries expire by themselves: a cache that is down must not keep the row alive.
+    best_effort("observed state removal", infra_state.forget_state, endpoint.id)
+    best_effort("route cache invalidation", forget_route, endpoint.id, endpoint.name)
     endpoint.delete()
     _delete_bundle_if_unused(endpoint)
 

@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from endpoints.inference.routing import forget
 from endpoints.models import EndpointEvent, ModelEndpoint
+from llmengine_site.transient import on_commit_best_effort
 
 
 def endpoint_record_status(endpoint_id: str, spec_version: int | None, new_status: str, reason: str = "") -> bool:
@@ -28,7 +29,7 @@ def endpoint_record_status(endpoint_id: str, spec_version: int | None, new_statu
         )
         EndpointEvent.objects.create(endpoint_id=endpoint_id, old_status=old_status, new_status=new_status, reason=reason)
         name = endpoint.name
-    transaction.on_commit(lambda: forget(endpoint_id, name))  # the gateway answers by the new status
+    on_commit_best_effort("route cache invalidation", forget, endpoint_id, name)  # the gateway answers by the new status
     return True
 
 

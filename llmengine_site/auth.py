@@ -25,6 +25,7 @@ from django.utils import timezone
 from rest_framework import authentication, exceptions, permissions
 
 from llmengine_site.models import ApiKey, hash_key
+from llmengine_site.transient import best_effort
 
 logger = logging.getLogger(__name__)
 
@@ -131,7 +132,9 @@ def _cache_key(key_hash: str) -> str:
 def _caller_for_api_key(raw_key: str) -> Caller | None:
     key_hash = hash_key(raw_key)
     entry_key = _cache_key(key_hash)
-    found = cache.get_many([entry_key, REVOCATION_EPOCH_KEY])
+    # The shared cache only saves a query: when it is down the database answers
+    # (docs/operations.md#when-redis-or-kubernetes-is-down).
+    found = best_effort("api key cache read", cache.get_many, [entry_key, REVOCATION_EPOCH_KEY]) or {}
     epoch = found.get(REVOCATION_EPOCH_KEY)
     cached = found.get(entry_key)
     # An entry is (epoch, caller fields); one written under another epoch may predate a revoke.
@@ -139,12 +142,13 @@ def _caller_for_api_key(raw_key: str) -> Caller | None:
         return Caller(*cached[1]) if cached[1] else None
     key = ApiKey.objects.filter(key_hash=key_hash, revoked_at__isnull=True).first()
     if key is None:
-        cache.set(entry_key, (epoch, ()), API_KEY_CACHE_SECONDS)
+        best_effort("api key cache write", cache.set, entry_key, (epoch, ()), API_KEY_CACHE_SECONDS)
         return None
     now = timezone.now()
     if key.last_used_at is None or (now - key.last_used_at).total_seconds() > LAST_USED_RESOLUTION_SECONDS:
         ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
-    cache.set(entry_key, (epoch, (key.user_id, key.team_id, key.pk)), API_KEY_CACHE_SECONDS)
+    best_effort("api key cache write", cache.set, entry_key, (epoch, (key.user_id, key.team_id, key.pk)),
+                API_KEY_CACHE_SECONDS)
     return Caller(key.user_id, key.team_id, key.pk)
 
 

@@ -16,6 +16,7 @@ from endpoints.choices import BUILD_PENDING_STATUSES, EndpointStatus
 from endpoints.infra_state import _key as _state_key
 from endpoints.inference import routing
 from llmengine_site.errors import UpstreamFailure
+from llmengine_site.transient import log_skipped
 
 RECHECK_SECONDS = 1.0
 # Headers of an answer the client should not retry: the OpenAI SDK honours `x-should-retry`.
@@ -72,7 +73,11 @@ class Readiness:
         self._next_check = now + RECHECK_SECONDS
         route = await routing.route_by_id(self.route.id) or self.route
         self.route = route
-        state = await cache.aget(_state_key(route.id))
+        try:
+            state = await cache.aget(_state_key(route.id))
+        except Exception as exc:  # the cache is down: judge as "not observed yet", keep routing
+            log_skipped("observed state read", exc)
+            state = None
         reason, self.waiting_for = _verdict(route, state)
         if reason is not None:
             raise self._failure(reason)

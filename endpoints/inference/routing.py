@@ -1,6 +1,7 @@
 """What the gateway needs to route a request to an endpoint, cached so the hot path makes no
 database query: an in-process TTL map (a few seconds) over the shared cache (a minute),
-invalidated by every write to the endpoint (services call `forget`)."""
+invalidated by every write to the endpoint (services call `forget`). With the shared cache down the
+gateway routes from its in-process map and the database (docs/operations.md#when-redis-or-kubernetes-is-down)."""
 import time
 from dataclasses import asdict, dataclass
 
@@ -11,6 +12,7 @@ from endpoints.choices import EndpointStatus
 from endpoints.inference.http import run_db
 from endpoints.models import ModelEndpoint
 from llmengine_site.names import endpoint_group_name
+from llmengine_site.transient import is_transient, log_skipped
 
 LOCAL_TTL_SECONDS = 5.0
 SHARED_TTL_SECONDS = 60
@@ -84,12 +86,29 @@ async def _lookup(kind: str, value: str) -> Route | None:
     hit = _local.get(key)
     if hit and hit[0] > now:
         return hit[1]
-    stored = await cache.aget(key)
+    try:
+        stored = await cache.aget(key)
+    except Exception as exc:
+        log_skipped("shared route cache read", exc)
+        stored, shared = None, False
+    else:
+        shared = True
     if stored is not None:
         route = Route(**{**stored, "routes": tuple(stored["routes"])}) if stored else None
     else:
-        route = await run_db(_load, kind, value)
-        await cache.aset(key, asdict(route) if route else {}, SHARED_TTL_SECONDS)
+        try:
+            route = await run_db(_load, kind, value)
+        except Exception as exc:
+            if hit is None or not is_transient(exc):
+                raise
+            log_skipped("route load", exc)
+            route = hit[1]  # the database is unreachable too: keep routing by what we knew
+        else:
+            if shared:
+                try:
+                    await cache.aset(key, asdict(route) if route else {}, SHARED_TTL_SECONDS)
+                except Exception as exc:
+                    log_skipped("shared route cache write", exc)
     if len(_local) >= MAX_LOCAL_ENTRIES:
         _local.clear()  # unknown names are cached too: random names must not grow memory
     _local[key] = (now + LOCAL_TTL_SECONDS, route)
@@ -107,6 +126,6 @@ async def route_by_id(endpoint_id: str) -> Route | None:
 def forget(endpoint_id: str, name: str) -> None:
     """Drop cached routes of an endpoint after a write (other processes follow within seconds)."""
     keys = [_key("id", endpoint_id), _key("llm", name)]
-    cache.delete_many(keys)
     for key in keys:
-        _local.pop(key, None)
+        _local.pop(key, None)  # this process follows at once, even when the shared cache is down
+    cache.delete_many(keys)

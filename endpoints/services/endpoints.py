@@ -19,6 +19,7 @@ from endpoints.tasks import sync_endpoint
 from llmengine_site import ids
 from llmengine_site.auth import Caller
 from llmengine_site.errors import Conflict, InvalidRequest
+from llmengine_site.transient import best_effort
 
 MAX_ASYNC_CONCURRENCY = 20
 ENDPOINT_EXISTS = "The specified model endpoint already exists."
@@ -37,10 +38,11 @@ def enqueue_sync(endpoint: ModelEndpoint) -> str:
     task_id = ids.task_id()
     ModelEndpoint.objects.filter(pk=endpoint.pk).update(creation_task_id=task_id)
     endpoint_id, name = endpoint.pk, endpoint.name
-
+    # Best effort (docs/operations.md#when-redis-or-kubernetes-is-down): the write has committed;
+    # cached routes expire by themselves and the cacher re-sends a build that was not sent.
     def after_commit():
-        forget(endpoint_id, name)  # the gateway routes with the new spec from now on
-        sync_endpoint.send(endpoint_id)
+        best_effort("route cache invalidation", forget, endpoint_id, name)  # the new spec from now on
+        best_effort(f"build message of endpoint {endpoint_id}", sync_endpoint.send, endpoint_id)
 
     transaction.on_commit(after_commit)
     return task_id

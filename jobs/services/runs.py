@@ -15,6 +15,7 @@ from jobs.models import BatchJob, JobEvent
 from jobs.status import job_record_status
 from jobs.tasks import sync_job
 from llmengine_site.errors import InvalidRequest
+from llmengine_site.transient import on_commit_best_effort
 
 DEFAULT_MOUNT_LOCATION = "/restricted_launch/batch_payload.json"
 DEFAULT_MAX_RUNTIME_SECONDS = 7 * 24 * 3600
@@ -33,7 +34,7 @@ def check_job_resources(*, cpus, memory, storage, gpus: int, gpu_type: str | Non
 
 def enqueue_sync(job_id: str) -> None:
     """Send `jobs.sync` for the job once the current transaction commits."""
-    transaction.on_commit(lambda: sync_job.send(job_id))
+    on_commit_best_effort(f"launch message of job {job_id}", sync_job.send, job_id)  # the cacher re-sends a lost one
 
 
 def job_create(**fields) -> BatchJob:

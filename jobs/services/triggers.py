@@ -14,6 +14,7 @@ from jobs.models import Trigger
 from jobs.tasks import sync_trigger
 from llmengine_site.auth import Caller
 from llmengine_site.errors import InvalidRequest
+from llmengine_site.transient import on_commit_best_effort
 from llmengine_site.services import api_key_revoke
 
 CRON_MACROS = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
@@ -32,7 +33,7 @@ def check_cron(expression: str) -> None:
 
 
 def _send_sync(trigger_id: str) -> None:
-    transaction.on_commit(lambda: sync_trigger.send(trigger_id))
+    on_commit_best_effort(f"sync message of trigger {trigger_id}", sync_trigger.send, trigger_id)
 
 
 def trigger_create(caller: Caller, data: dict) -> Trigger:
