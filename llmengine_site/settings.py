@@ -181,6 +181,7 @@ DRAMATIQ_BROKER = {
         "dramatiq.middleware.TimeLimit",
         "dramatiq.middleware.Callbacks",
         "dramatiq.middleware.Retries",
+        "dramatiq.middleware.CurrentMessage",  # the attempt number in converge's retry line
         "django_dramatiq.middleware.DbConnectionsMiddleware",
     ],
 }
