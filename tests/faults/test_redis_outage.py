@@ -4,17 +4,15 @@ inference keeps routing."""
 import logging
 import threading
 import time
-from datetime import timedelta
 
 import dramatiq
 import httpx
 import pytest
-from django.utils import timezone
 
 from endpoints.builder import endpoint_sync
 from endpoints.inference import routing
 from endpoints.models import ModelEndpoint
-from endpoints.reconciler import STUCK_AFTER, Summary, reconcile_once, resend_stuck
+from endpoints.reconciler import Summary, reconcile_once, resend_stuck
 from llmengine_site.infra.kube import get_kube
 from tests.fixtures_api import GUIDE_LLAMA_7B
 from tests.inference.conftest import create
@@ -31,7 +29,7 @@ def owner(api):
 
 
 def test_a_create_while_redis_is_down_answers_200_and_is_built_once_redis_is_back(
-        owner, guide_llama_7b, k8s_api, killable_redis, caplog):
+        owner, guide_llama_7b, k8s_api, killable_redis, caplog, settings):
     server, broker = killable_redis
     server.kill()
     with caplog.at_level(logging.WARNING):
@@ -45,7 +43,8 @@ def test_a_create_while_redis_is_down_answers_200_and_is_built_once_redis_is_bac
 
     server.start()
     summary = Summary()
-    resend_stuck(list(ModelEndpoint.objects.all()), summary, now=timezone.now() + timedelta(minutes=5))
+    settings.LLME_RESEND_AFTER_SECONDS = 0  # the cacher's threshold, here already past
+    resend_stuck(list(ModelEndpoint.objects.all()), summary)
     assert summary.resent == ["llama-7b"]
     (message,) = [m for m in broker.client.lrange("llme-dramatiq:endpoints", 0, -1)] or [None]
     assert message is not None  # the re-sent build is on the queue
@@ -98,7 +97,8 @@ def wait_for(predicate, timeout: float, what: str):
 
 
 @pytest.mark.parametrize("outage_seconds", [OUTAGE_SECONDS])
-def test_a_redis_outage_during_a_burst_of_creates_and_lists(killable_redis, k8s_api, gateway, outage_seconds):
+def test_a_redis_outage_during_a_burst_of_creates_and_lists(killable_redis, k8s_api, gateway, outage_seconds,
+                                                           settings):
     """Redis dies two seconds into a burst of creates and lists and comes back `outage_seconds`
     later (empty, as a restarted Redis without persistence: queued builds are lost too). No read
     answers 5xx, every create answered 200 exists and no other does, and once Redis is back the
@@ -135,10 +135,11 @@ def test_a_redis_outage_during_a_burst_of_creates_and_lists(killable_redis, k8s_
         assert existing == {name for name, status in answered.items() if status == 200}  # no ghost creates
         assert len(existing) >= outage_seconds  # a burst, most of it during the outage
 
-        # The cacher's pass once Redis is back: builds whose message was lost are re-sent.
+        # The cacher's pass once Redis is back (its re-send threshold already past): builds whose
+        # message was lost are re-sent.
+        settings.LLME_RESEND_AFTER_SECONDS = 0
         kube = get_kube()
         reconcile_once(kube, prune=False)
-        resend_stuck(list(ModelEndpoint.objects.all()), Summary(), now=timezone.now() + STUCK_AFTER)
 
         def all_built():
             return all(e.synced_version == e.spec_version for e in ModelEndpoint.objects.all())
