@@ -84,3 +84,43 @@ def test_a_build_whose_row_vanished_while_applying_takes_back_what_it_applied(ow
     endpoint_sync(endpoint_id)
     assert applying.is_set()
     assert labelled(k8s_api, endpoint_id) == []
+
+
+BURST = 6
+
+
+@pytest.fixture
+def worker():
+    import dramatiq
+
+    from endpoints.tasks import sync_endpoint  # noqa: F401  (declared on the broker once apps are ready)
+
+    worker = dramatiq.Worker(dramatiq.get_broker(), worker_threads=2, worker_timeout=100)
+    worker.start()
+    yield worker
+    worker.stop()
+
+
+def test_a_burst_of_creates_each_deleted_while_building_leaves_nothing(owner, guide_llama_7b, k8s_api, worker):
+    """As an operator saw it: builds and teardowns on a real worker with two threads, a cluster
+    that takes 0.2 s per apply, and every endpoint deleted once its build has started applying."""
+    import time
+
+    k8s_api.on_request = lambda request: time.sleep(0.2) if request.method == "PATCH" else None
+    for index in range(BURST):
+        name = f"race-{index}"
+        assert owner.post("/v1/llm/model-endpoints", {**guide_llama_7b, "name": name}, format="json").status_code == 200
+        group = "llm-engine-endpoint-id-" + ModelEndpoint.objects.get(name=name).id.replace("_", "-")
+        deadline = time.monotonic() + 20
+        while not any(r.method == "PATCH" and group in r.path for r in list(k8s_api.requests)):
+            assert time.monotonic() < deadline, "the build did not start"
+            time.sleep(0.02)
+        assert owner.delete(f"/v1/llm/model-endpoints/{name}").status_code == 200
+    deadline = time.monotonic() + 40
+    while ModelEndpoint.objects.exists():
+        assert time.monotonic() < deadline, "teardowns did not finish"
+        time.sleep(0.2)
+    time.sleep(1.0)  # a build still running would apply now
+    leftovers = [f"{o['kind']}/{o['metadata']['name']}" for o in k8s_api.objects(namespace=NS)
+                 if "llm-engine.io/endpoint-id" in (o["metadata"].get("labels") or {})]
+    assert leftovers == []
