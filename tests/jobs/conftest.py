@@ -5,10 +5,10 @@ import kubernetes_validate
 import pytest
 
 from llmengine_site import names
+from tests.credentials import assert_no_control_plane_secret  # noqa: F401  (one check for every workload)
 
 NS = "llm-engine"
 BUCKET = "llme-test-weights"
-CONTROL_PLANE_SECRETS = ("DATABASE_URL", "SECRET_KEY", "REDIS_URL", "AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID")
 
 
 @pytest.fixture(autouse=True)
@@ -35,18 +35,6 @@ def k8s_jobs(k8s_api) -> dict:
 def assert_valid(obj: dict) -> None:
     """Strict schema check against Kubernetes 1.29 (testing.md); unknown kinds are failures."""
     kubernetes_validate.validate(obj, "1.29.0", strict=True)
-
-
-def assert_no_control_plane_secret(job: dict, django_settings) -> None:
-    pod = job["spec"]["template"]["spec"] if job["kind"] == "Job" else job["spec"]["jobTemplate"]["spec"]["template"]["spec"]
-    secret_values = {str(django_settings.DATABASES["default"].get("PASSWORD") or "x-none"), django_settings.SECRET_KEY,
-                     django_settings.REDIS_URL or "x-none"}
-    for container in pod["containers"] + pod.get("initContainers", []):
-        for variable in container.get("env", []):
-            assert variable["name"] not in CONTROL_PLANE_SECRETS, variable
-            assert not any(secret and secret in str(variable.get("value", "")) for secret in secret_values), variable
-            assert "postgres://" not in str(variable.get("value", ""))
-        assert not container.get("envFrom"), "no bulk environment may be copied into user jobs"
 
 
 def finish_job(k8s_api, job_id: str, *, succeeded: bool = True, reason: str | None = None) -> None:
