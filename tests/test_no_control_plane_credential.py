@@ -10,7 +10,7 @@ import pytest
 from endpoints import redis_acl
 from endpoints.frameworks.launch import LLMServingInput, llm_bundle
 from endpoints.manifests import BundleSpec, bundle_spec_from_llm_bundle, render_endpoint
-from jobs import manifests as job_manifests
+from llmengine_site import names
 from jobs.converge import job_sync, trigger_sync
 from jobs.models import BatchJob, Trigger
 from tests.chart.helm import render as render_chart, sets
@@ -149,7 +149,7 @@ def test_no_job_or_trigger_object_holds_a_control_plane_credential(control_plane
     for workload in jobs + cron_jobs:
         assert_no_control_plane_secret(workload, control_plane)
     everything = [obj for kind in ("Job", "CronJob", "Secret", "ConfigMap") for obj in k8s_api.objects(kind, NS)]
-    assert any(obj["metadata"]["name"] == job_manifests.trigger_secret_name(Trigger.objects.get().id)
+    assert any(obj["metadata"]["name"] == names.trigger_secret_name(Trigger.objects.get().id)
                for obj in everything)
     assert_objects_hold_no_control_plane_secret(everything, control_plane)
 
