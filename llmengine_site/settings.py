@@ -8,6 +8,7 @@ import json
 import os
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -156,6 +157,22 @@ DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE",
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")
+# The Redis password (an ElastiCache AUTH token) comes apart from the URL, from a Secret (the
+# chart's redis.passwordSecret); it is put into REDIS_URL here, URL-encoded, so every client of
+# REDIS_URL authenticates (docs/self-hosting.md#redis).
+LLME_REDIS_PASSWORD = env.str("LLME_REDIS_PASSWORD", default="")
+
+
+def _with_password(url: str, password: str) -> str:
+    parts = urlsplit(url)
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user = userinfo.partition(":")[0]
+    return urlunsplit((parts.scheme, f"{user}:{quote(password, safe='')}@{host}", parts.path, parts.query,
+                       parts.fragment))
+
+
+if REDIS_URL and LLME_REDIS_PASSWORD:
+    REDIS_URL = _with_password(REDIS_URL, LLME_REDIS_PASSWORD)
 if REDIS_URL:
     CACHES = {
         "default": {

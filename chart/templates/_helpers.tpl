@@ -55,11 +55,18 @@ app.kubernetes.io/component: {{ .component }}
 {{- .Values.config.values.llm_engine.endpoint_namespace | default .Release.Namespace -}}
 {{- end -}}
 
+{{/*
+REDIS_URL, never with a password: that comes from redis.passwordSecret as LLME_REDIS_PASSWORD
+(a ConfigMap is readable by anyone who may read the namespace's configuration).
+*/}}
 {{- define "llm-engine.redisUrl" -}}
 {{- $url := .Values.config.values.llm_engine.cache_redis_url -}}
 {{- if not $url -}}
 {{- $host := required "set `config.values.llm_engine.cache_redis_url` or `config.values.infra.redis_host`: the builder and cacher need Redis" .Values.config.values.infra.redis_host -}}
-{{- $url = printf "redis://%s:6379/0" $host -}}
+{{- $url = printf "%s://%s:6379/0" (ternary "rediss" "redis" .Values.redis.tls) $host -}}
+{{- end -}}
+{{- if regexMatch "^rediss?://[^/@]*:[^/@]+@" $url -}}
+{{- fail "config.values.llm_engine.cache_redis_url holds a password, which would land in a ConfigMap: remove it from the URL and name a Secret holding it in `redis.passwordSecret.name` (key `redis.passwordSecret.key`)" -}}
 {{- end -}}
 {{- $url -}}
 {{- end -}}
@@ -152,6 +159,14 @@ env:
       secretKeyRef:
         name: llm-engine-django
         key: secret_key
+  {{- with .Values.redis.passwordSecret.name }}
+  # The Redis password (e.g. an ElastiCache AUTH token); the application puts it into REDIS_URL.
+  - name: LLME_REDIS_PASSWORD
+    valueFrom:
+      secretKeyRef:
+        name: {{ . }}
+        key: {{ $.Values.redis.passwordSecret.key }}
+  {{- end }}
   {{- with .Values.extraEnv }}
   {{- toYaml . | nindent 2 }}
   {{- end }}

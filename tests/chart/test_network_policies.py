@@ -289,15 +289,43 @@ def test_dns_and_the_outside_world_stay_reachable_but_instance_metadata_does_not
     assert not _egress_allows_ip(policy, "fd00:ec2::254", 80)
 
 
-@pytest.mark.parametrize("backend, redis_blocked", [("sqs", True), ("redis", False)])
-def test_database_cidrs_are_blocked_and_redis_cidrs_unless_forwarders_use_redis(backend, redis_blocked):
+def _pod_egress_allows_ip(policies: list[dict], labels: dict, address: str, port: int) -> bool:
+    """Egress is the union of every policy that selects the pod and has an Egress part."""
+    selecting = [p for p in policies if "Egress" in p["spec"]["policyTypes"] and matches(p["spec"]["podSelector"], labels)]
+    assert selecting, f"no egress policy selects {labels}"
+    return any(_egress_allows_ip(policy, address, port) for policy in selecting)
+
+
+def _forwarder_uses_redis(obj: dict, tenant: list[dict]) -> bool:
+    """Whether an endpoint's forwarder is given a Redis URL (its Secret, read from the render)."""
+    secrets = [o for o in tenant if o["kind"] == "Secret" and o["metadata"]["labels"] == obj["metadata"]["labels"]]
+    return any("REDIS_URL" in (o.get("stringData") or o.get("data") or {}) for o in secrets)
+
+
+@pytest.mark.parametrize("backend", ["sqs", "redis"])
+def test_database_is_blocked_for_all_and_redis_for_all_but_endpoint_pods(backend, settings):
     objects = render(*sets("networkPolicy.databaseCIDRs={10.0.64.0/24}", "networkPolicy.redisCIDRs={10.0.65.0/24}",
                            f"queueBackend={backend}"))
-    policy = find(objects, "NetworkPolicy", "llm-engine-workloads")
-    kubernetes_validate.validate(policy, KUBE_VERSION, strict=True)
-    assert not _egress_allows_ip(policy, "10.0.64.12", 5432)
-    assert _egress_allows_ip(policy, "10.0.65.12", 6379) is not redis_blocked
-    assert _egress_allows_ip(policy, "10.0.66.12", 443)
+    policies = [obj for obj in objects if obj["kind"] == "NetworkPolicy"]
+    for policy in policies:
+        kubernetes_validate.validate(policy, KUBE_VERSION, strict=True)
+    settings.LLME_ENDPOINT_NAMESPACE = chart_settings(objects)["LLME_ENDPOINT_NAMESPACE"]
+    everything = []
+    for spec in (async_spec(), async_spec(queue_backend="redis", queue_url=None)):
+        everything += render_endpoint(spec, keda_available=True, lws_available=False)
+    # Async forwarders keep results in Redis on either queue backend (each as its own ACL user).
+    async_pods = [(obj, pod) for obj in everything if obj["kind"] == "Deployment" for pod in pod_templates(obj)]
+    assert len(async_pods) == 2 and all(_forwarder_uses_redis(obj, everything) for obj, _ in async_pods)
+    tenant = tenant_workloads()
+    for what, labels, _ in [pod for obj in tenant for pod in pod_templates(obj)]:
+        assert not _pod_egress_allows_ip(policies, labels, "10.0.64.12", 5432), what
+        assert _pod_egress_allows_ip(policies, labels, "10.0.66.12", 443), what
+    for _, (what, labels, _) in async_pods:
+        assert _pod_egress_allows_ip(policies, labels, "10.0.65.12", 6379), what
+    jobs = [pod for obj in tenant if obj["kind"] in ("Job", "CronJob") for pod in pod_templates(obj)]
+    assert len(jobs) == 3
+    for what, labels, _ in jobs:
+        assert not _pod_egress_allows_ip(policies, labels, "10.0.65.12", 6379), what
 
 
 def test_a_cidr_that_is_not_one_is_refused_naming_the_value():
