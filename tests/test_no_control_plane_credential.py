@@ -155,9 +155,12 @@ def test_no_job_or_trigger_object_holds_a_control_plane_credential(control_plane
 
 
 def test_the_charts_endpoint_namespace_objects_hold_no_control_plane_credential(control_plane):
+    # The chart takes the Redis password from a Secret, never from a URL in its values (a URL
+    # with a password is refused: it would land in a ConfigMap).
     objects = render_chart(*sets(
-        f"config.values.llm_engine.cache_redis_url={CONTROL_PLANE_REDIS_URL}",
+        f"config.values.llm_engine.cache_redis_url=redis://{REDIS_HOST}:6379/0",
         f"config.values.infra.redis_host={REDIS_HOST}",
+        "redis.passwordSecret.name=llm-engine-redis",
     ))
     endpoint_namespace = next(obj["data"]["LLME_ENDPOINT_NAMESPACE"] for obj in objects
                               if obj["kind"] == "ConfigMap" and obj["metadata"]["name"] == "llm-engine-config")
@@ -169,3 +172,4 @@ def test_the_charts_endpoint_namespace_objects_hold_no_control_plane_credential(
     assert REDIS_HOST not in infra["data"]["config.json"]  # mounted into user containers
     control_plane.REDIS_URL = CONTROL_PLANE_REDIS_URL
     assert_objects_hold_no_control_plane_secret(workload_side, control_plane)
+    assert not [obj for obj in workload_side if "llm-engine-redis" in str(obj)]  # nor the password's Secret
