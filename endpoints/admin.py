@@ -35,6 +35,14 @@ def endpoint_link(endpoint: ModelEndpoint) -> str:
     return format_html('<a href="{}">{}</a>', url, endpoint.name)
 
 
+def short_text(text: str, length: int = SHORT_REASON_LENGTH) -> str:
+    """A reason as a list shows it: its start, with the whole text as the tooltip (the detail page
+    shows it in full; docs/console.md#layout)."""
+    if len(text) <= length:
+        return text
+    return format_html('<span title="{}">{}…</span>', text, text[:length - 1].rstrip())
+
+
 def rendered_manifests(endpoint: ModelEndpoint) -> tuple[str, str]:
     """(YAML of every object the builder would apply, error text). The cluster's optional CRDs
     are assumed as in the chart (KEDA yes, LWS no); the page says so. Secret values show as
@@ -139,10 +147,7 @@ class ModelEndpointAdmin(admin.ModelAdmin):
     @admin.display(description="reason")
     def short_reason(self, endpoint):
         """The reason's start; the whole text is its tooltip and on the endpoint's page."""
-        reason = endpoint.status_reason
-        if len(reason) <= SHORT_REASON_LENGTH:
-            return reason
-        return format_html('<span title="{}">{}…</span>', reason, reason[:SHORT_REASON_LENGTH - 1].rstrip())
+        return short_text(endpoint.status_reason)
 
     @admin.display(description="type", ordering="endpoint_type")
     def kind(self, endpoint):
@@ -268,7 +273,7 @@ class ModelEndpointAdmin(admin.ModelAdmin):
 class EndpointEventAdmin(admin.ModelAdmin):
     """Every endpoint's status history; written by the services only."""
 
-    list_display = ("created_at", "endpoint_name", "old_status", "new_status", "reason")
+    list_display = ("created_at", "endpoint_name", "old_status", "new_status", "short_reason")
     list_filter = ("new_status",)
     search_fields = ("endpoint__name", "=endpoint__id", "reason")
     list_select_related = ("endpoint",)
@@ -277,6 +282,10 @@ class EndpointEventAdmin(admin.ModelAdmin):
     @admin.display(description="endpoint", ordering="endpoint__name")
     def endpoint_name(self, event):
         return endpoint_link(event.endpoint)
+
+    @admin.display(description="reason")
+    def short_reason(self, event):
+        return short_text(event.reason)
 
     def has_add_permission(self, request):
         return False

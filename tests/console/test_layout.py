@@ -196,3 +196,19 @@ def test_batch_job_list_and_page_fit_and_are_read_only(console_at, fleet, live_s
     assert_fits(page)
     assert page.locator("h1").first.inner_text().startswith("View batch job")
     assert page.locator("input[name=_save], input[name=_continue], input[name=_addanother]").count() == 0
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_every_list_fits_its_column(console_at, fleet, live_server, width):
+    """The other lists hold the same long names and reasons (events, bundles, keys, jobs'
+    neighbours, reference tables): each fits at both widths."""
+    from llmengine_site.services import api_key_create
+
+    api_key_create(user_id="a-rather-long-user-name-for-a-pipeline", team_id="research-team-1", name="nightly evaluation")
+    page, found = console_at(width), {}
+    for name in ("endpoints_endpointevent", "endpoints_modelbundle", "endpoints_recommendedhardware",
+                 "endpoints_modelrepository", "llmengine_site_apikey", "jobs_file", "jobs_trigger",
+                 "jobs_finetunetemplate", "jobs_dockerimagebatchjobbundle", "jobs_batchjob", "jobs_finetune"):
+        assert page.goto(live_server.url + reverse(f"admin:{name}_changelist")).status == 200, name
+        found[name] = page.evaluate(MEASURE, "#content")
+    assert {name: findings for name, findings in found.items() if findings} == {}
