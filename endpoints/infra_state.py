@@ -34,8 +34,14 @@ def read_state(endpoint_id: str) -> dict | None:
 
 
 def write_states(states: dict[str, dict]) -> None:
-    if states:
+    """Best effort: with the cache down the cacher still moves statuses from what it observed
+    (docs/operations.md#when-redis-or-kubernetes-is-down); readers see "not observed"."""
+    if not states:
+        return
+    try:
         cache.set_many({_key(endpoint_id): state for endpoint_id, state in states.items()}, STATE_TTL_SECONDS)
+    except Exception as exc:
+        log_skipped("observed state write", exc)
 
 
 def forget_state(endpoint_id: str) -> None:

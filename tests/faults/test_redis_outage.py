@@ -151,3 +151,18 @@ def test_a_redis_outage_during_a_burst_of_creates_and_lists(killable_redis, k8s_
         assert set(ModelEndpoint.objects.values_list("status", flat=True)) == {"READY"}
     finally:
         worker.stop()
+
+
+def test_the_cacher_moves_statuses_while_redis_is_down(owner, guide_llama_7b, k8s_api, killable_redis, caplog):
+    server, _ = killable_redis
+    assert owner.post("/v1/llm/model-endpoints", guide_llama_7b, format="json").status_code == 200
+    endpoint = ModelEndpoint.objects.get(name="llama-7b")
+    endpoint_sync(endpoint.id)
+    endpoint.refresh_from_db()
+    k8s_api.mark_deployment_available(NS, endpoint.destination, replicas=1)
+    server.kill()
+    with caplog.at_level(logging.WARNING):
+        reconcile_once(get_kube(), prune=False)
+    endpoint.refresh_from_db()
+    assert endpoint.status == "READY"
+    assert any("observed state write skipped" in r.getMessage() and r.exc_info is None for r in caplog.records)
