@@ -16,12 +16,18 @@ class TransientInfraError(dramatiq.Retry):
     worker logs no traceback for it: `converge` has logged its one line."""
 
 
+MAX_RETRIES = 12
+
+
 def retry_transient(retries_so_far: int, exc: Exception) -> bool:
-    return isinstance(exc, TransientInfraError)
+    """Retry a transient failure, at most MAX_RETRIES times (Dramatiq ignores `max_retries` once
+    `retry_when` is set): a message that gives up is dropped, and the cacher re-sends the work
+    while the row is still behind, so an outage never piles up messages retrying forever."""
+    return isinstance(exc, TransientInfraError) and retries_so_far < MAX_RETRIES
 
 
 # Options of every converge actor; `queue_name`, `actor_name` and `time_limit` are per actor.
-RETRY_OPTIONS = dict(max_retries=12, min_backoff=1_000, max_backoff=60_000, retry_when=retry_transient)
+RETRY_OPTIONS = dict(max_retries=MAX_RETRIES, min_backoff=1_000, max_backoff=60_000, retry_when=retry_transient)
 
 
 def _attempt() -> int | None:

@@ -7,6 +7,7 @@ import dramatiq
 import pytest
 
 from endpoints.models import ModelEndpoint
+from llmengine_site.actors import MAX_RETRIES, TransientInfraError, retry_transient
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
@@ -43,3 +44,10 @@ def test_a_kubernetes_500_burst_during_a_build_logs_one_line_per_attempt(api, gu
     assert [f"attempt {n} failed" in r.getMessage() for n, r in enumerate(retries, 1)] == [True] * BURST
     assert all(endpoint.id in r.getMessage() and "injected failure" in r.getMessage() for r in retries)
     assert [r.getMessage() for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR] == []
+
+
+def test_transient_retries_stop_after_max_retries_and_the_cacher_takes_over():
+    failure = TransientInfraError("Kubernetes 503")
+    assert retry_transient(0, failure) and retry_transient(MAX_RETRIES - 1, failure)
+    assert not retry_transient(MAX_RETRIES, failure)  # dropped: the cacher re-sends while the row is behind
+    assert not retry_transient(0, ValueError("permanent"))
