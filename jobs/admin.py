@@ -316,11 +316,22 @@ class FineTuneTemplateAdmin(admin.ModelAdmin):
 
 
 @admin.register(DockerImageBatchJobBundle)
-class DockerImageBatchJobBundleAdmin(admin.ModelAdmin):
+class DockerImageBatchJobBundleAdmin(ViewOnlyPage, admin.ModelAdmin):
+    """Bundles are versions created through the API, which checks their resources and owner; a
+    new version is a new bundle, so the console shows them and edits none."""
+
     list_display = ("name", "id", "image_repository", "image_tag", "owner", "public", "created_at")
     list_filter = ("public",)
     search_fields = ("name", "id", "owner")
-    readonly_fields = ("id", "created_at")
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in self.opts.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # jobs and triggers keep referring to the version they ran
 
 
 @admin.register(Trigger)
