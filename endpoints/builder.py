@@ -10,7 +10,6 @@ from django.conf import settings
 from endpoints.choices import EndpointStatus, EndpointType
 from endpoints.manifests import render_endpoint
 from endpoints.manifests.autoscaling import KEDA_API_VERSION
-from endpoints.manifests.labels import SPEC_HASH, endpoint_selector
 from endpoints.manifests.lws import LWS_API_VERSION
 from endpoints.manifests.render import endpoint_object_kinds
 from endpoints.manifests.spec import BundleSpec, EndpointSpec
@@ -22,6 +21,7 @@ from endpoints.inference.routing import forget as forget_route
 from endpoints.locks import endpoint_lock
 from llmengine_site.infra import InfraError, queues
 from llmengine_site.infra.kube import KubeClient, get_kube
+from llmengine_site.labels import SPEC_HASH, endpoint_selector
 from llmengine_site.names import endpoint_group_name, endpoint_queue_name
 from llmengine_site.transient import best_effort
 

@@ -2,7 +2,7 @@
 
 `observe_endpoints` lists Deployments and Pods once per kind (by our managed-by label) and
 returns, per endpoint id, the state the API shows and the status rules use."""
-from endpoints.manifests.labels import ENDPOINT_ID, MANAGED_BY, MANAGED_BY_VALUE
+from llmengine_site.labels import ENDPOINT_ID, MANAGED_BY, MANAGED_BY_VALUE, SPEC_VERSION
 from llmengine_site.infra.kube import KubeClient
 
 IMAGE_PULL_REASONS = ("ImagePullBackOff", "ErrImagePull", "InvalidImageName", "ErrImageNeverPull")
@@ -92,6 +92,6 @@ def observe_endpoints(kube: KubeClient, namespace: str, *, deployments: list[dic
             "image": image,
             "pods": pods,
             "failure": failure_reason(pods, image, read_log),
-            "spec_version": (deployment["metadata"].get("annotations") or {}).get("llm-engine.io/spec-version"),
+            "spec_version": (deployment["metadata"].get("annotations") or {}).get(SPEC_VERSION),
         }
     return states

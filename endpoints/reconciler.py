@@ -21,7 +21,6 @@ from endpoints.locks import endpoint_lock
 from endpoints.manifests import render_image_cache_daemonset
 from endpoints.manifests.image_cache import image_cache_containers, image_cache_namespace
 from endpoints.builder import applied_record, apply_endpoint
-from endpoints.manifests.labels import ENDPOINT_ID, MANAGED_BY, MANAGED_BY_VALUE, SPEC_HASH
 from endpoints.manifests.render import endpoint_object_kinds
 from endpoints.models import EndpointEvent, ModelEndpoint
 from endpoints.observe import observe_endpoints
@@ -29,6 +28,7 @@ from endpoints.status import endpoint_record_status
 from endpoints.tasks import sync_endpoint
 from llmengine_site.infra import InfraError, queues
 from llmengine_site.infra.kube import KubeClient
+from llmengine_site.labels import ENDPOINT_ID, GPU_TYPE, IMAGE_CACHE, MANAGED_BY, MANAGED_BY_VALUE, SPEC_HASH
 from llmengine_site.names import endpoint_id_from_queue_name
 
 logger = logging.getLogger(__name__)
@@ -295,8 +295,8 @@ def apply_image_caches(kube: KubeClient, endpoints, states, summary: Summary) ->
     without a chart (e.g. `make run` against a cluster) the whole DaemonSet is applied."""
     namespace = image_cache_namespace()
     existing = {
-        (obj["metadata"].get("labels") or {}).get("llm-engine.io/gpu-type"): obj
-        for obj in kube.list("apps/v1", "DaemonSet", namespace, {"llm-engine.io/image-cache": "true"})
+        (obj["metadata"].get("labels") or {}).get(GPU_TYPE): obj
+        for obj in kube.list("apps/v1", "DaemonSet", namespace, {IMAGE_CACHE: "true"})
     }
     for gpu_type, images in image_cache_plan(endpoints, states).items():
         if gpu_type not in settings.LLME_GPU_NODE_LABELS:

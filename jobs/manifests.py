@@ -16,13 +16,12 @@ import posixpath
 from django.conf import settings
 
 from endpoints.manifests import scheduling
-from endpoints.manifests.labels import MANAGED_BY, MANAGED_BY_VALUE, OWNER, USER_LABEL_KEYS, label_value
+from llmengine_site.labels import (
+    COMPONENT, CREATED_BY, JOB_ID, JOB_KIND, MANAGED_BY, MANAGED_BY_VALUE, OWNER, TRIGGER_ID, TRIGGER_NAME, USER_LABEL_KEYS,
+    label_value,
+)
 from llmengine_site.names import job_config_name, job_name, trigger_name, trigger_secret_name
 
-JOB_ID = "llm-engine.io/job-id"
-JOB_KIND = "llm-engine.io/job-kind"
-TRIGGER_ID = "llm-engine.io/trigger-id"
-COMPONENT = "app.kubernetes.io/component"
 MAIN_CONTAINER = "main"
 CONFIG_KEY = "config.json"
 CONFIG_VOLUME = "job-config"
@@ -35,15 +34,6 @@ RESERVED_ENV = ("LLME_JOB_ID", "LLME_JOB_CONFIG_PATH", "POD_NAME", "POD_NAMESPAC
 
 def namespace() -> str:
     return getattr(settings, "LLME_ENDPOINT_NAMESPACE", "llm-engine")
-
-
-def job_selector(job_id: str | None = None) -> str:
-    selector = f"{MANAGED_BY}={MANAGED_BY_VALUE},{JOB_ID}"
-    return f"{selector}={label_value(job_id)}" if job_id else selector
-
-
-def trigger_selector() -> str:
-    return f"{MANAGED_BY}={MANAGED_BY_VALUE},{TRIGGER_ID}"
 
 
 def job_labels(job) -> dict:
@@ -185,7 +175,7 @@ def render_job(job) -> dict:
             "name": job_name(job.id),
             "namespace": namespace(),
             "labels": labels,
-            "annotations": {"llm-engine.io/created-by": job.created_by, **_string_map(job.annotations)},
+            "annotations": {CREATED_BY: job.created_by, **_string_map(job.annotations)},
         },
         "spec": {
             "backoffLimit": BATCH_BACKOFF_LIMIT if resumable else 0,
@@ -256,7 +246,7 @@ def render_trigger_cron_job(trigger) -> dict:
         "apiVersion": "batch/v1",
         "kind": "CronJob",
         "metadata": {"name": trigger_name(trigger.id), "namespace": namespace(), "labels": labels,
-                     "annotations": {"llm-engine.io/trigger-name": trigger.name}},
+                     "annotations": {TRIGGER_NAME: trigger.name}},
         "spec": {
             "schedule": trigger.cron_schedule,
             "suspend": bool(trigger.suspend),

@@ -19,7 +19,7 @@ from jobs.converge import job_reap, job_sync, trigger_sync
 from jobs.models import BatchJob, Trigger
 from jobs.services.fine_tunes import fine_tune_serve
 from jobs.status import job_record_status
-from llmengine_site import names
+from llmengine_site import labels, names
 from llmengine_site.infra import InfraError
 from llmengine_site.infra.kube import KubeClient
 
@@ -113,7 +113,7 @@ def _batch_progress(job: BatchJob, summary: JobsSummary) -> dict | None:
 def _observe_active(kube: KubeClient, summary: JobsSummary) -> set[str]:
     """Read every Job we manage; move statuses; return the names seen."""
     listed = {item["metadata"]["name"]: item for item in kube.list("batch/v1", "Job", manifests.namespace(),
-                                                                  label_selector=manifests.job_selector())}
+                                                                  label_selector=labels.job_selector())}
     summary.observed = len(listed)
     for job in BatchJob.objects.filter(status__in=ACTIVE_STATUSES, launched_at__isnull=False):
         _observe(job, listed.get(names.job_name(job.id)), kube, summary)
@@ -152,7 +152,7 @@ def _prune(kube: KubeClient, job_names: set[str], summary: JobsSummary) -> None:
         kube.delete("v1", "ConfigMap", name + "-config", namespace)  # jobs launched when it was a ConfigMap
         summary.pruned.append(name)
     triggers = {names.trigger_name(trigger_id) for trigger_id in Trigger.objects.values_list("id", flat=True)}
-    for cron_job in kube.list("batch/v1", "CronJob", namespace, label_selector=manifests.trigger_selector()):
+    for cron_job in kube.list("batch/v1", "CronJob", namespace, label_selector=labels.trigger_selector()):
         name = cron_job["metadata"]["name"]
         if name not in triggers:
             kube.delete("batch/v1", "CronJob", name, namespace)

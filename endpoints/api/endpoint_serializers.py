@@ -13,9 +13,9 @@ from endpoints.api.fields import (
     LabelsField,
     QuantityField,
     StrictDictField,
-    is_valid_label_value,
 )
 from endpoints.choices import EndpointType, InferenceFramework, LLMSource, PostInferenceHook, Quantization
+from llmengine_site.labels import is_label_value
 
 # vLLM engine arguments accepted on LLM create/update (docs/wire-contract.md#llm-model-endpoints),
 # with their JSON types.
@@ -124,7 +124,7 @@ def endpoint_name_field(**kwargs):
 
 
 def _valid_endpoint_name(value: str):
-    if not is_valid_label_value(value) or not value:
+    if not is_label_value(value) or not value:
         raise serializers.ValidationError(
             "must be a valid Kubernetes label value: at most 63 characters, letters, digits, '-', '_' and '.', "
             "starting and ending with a letter or digit"

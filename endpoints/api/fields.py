@@ -7,12 +7,10 @@ from rest_framework import serializers
 from endpoints.choices import GpuType
 from endpoints.resources import normalize_quantity, parse_quantity
 from llmengine_site.errors import InvalidRequest
+from llmengine_site.labels import RESERVED_PREFIXES, is_label_value
 
-LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
 DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-# Label keys the platform writes itself on every object.
-RESERVED_LABEL_PREFIXES = ("llm-engine.io/", "app.kubernetes.io/")
 RESERVED_METADATA_KEYS = ("_llm", "_CONVERTED_FROM_ARTIFACT_LIKE")
 
 
@@ -42,17 +40,13 @@ class StrictDictField(serializers.DictField):
         return super().to_internal_value(data)
 
 
-def is_valid_label_value(value: str) -> bool:
-    return len(value) <= 63 and bool(LABEL_VALUE.match(value))
-
-
 def validate_label_key(key: str) -> None:
     prefix, _, name = key.rpartition("/")
     if not name or len(name) > 63 or not LABEL_NAME.match(name):
         raise serializers.ValidationError(f"label key {key!r} is not a valid Kubernetes label name")
     if prefix and (len(prefix) > 253 or not DNS_SUBDOMAIN.match(prefix)):
         raise serializers.ValidationError(f"label key {key!r} has an invalid prefix")
-    if key.startswith(RESERVED_LABEL_PREFIXES):
+    if key.startswith(RESERVED_PREFIXES):  # keys the platform writes itself
         raise serializers.ValidationError(f"label key {key!r} is reserved for the platform")
 
 
@@ -68,7 +62,7 @@ class LabelsField(serializers.DictField):
         labels = super().to_internal_value(data)
         for key, value in labels.items():
             validate_label_key(key)
-            if not is_valid_label_value(value):
+            if not is_label_value(value):
                 raise serializers.ValidationError(
                     f"label {key}={value!r} is not a valid Kubernetes label value "
                     "(at most 63 characters: letters, digits, '-', '_', '.', starting and ending alphanumeric)"

@@ -4,7 +4,7 @@ Entry points: `render_endpoint`, `endpoint_object_kinds`, `render_image_cache_da
 inputs: `EndpointSpec`, `BundleSpec` (`bundle_spec_from_llm_bundle` adapts an LLM bundle).
 """
 from endpoints.manifests.image_cache import image_cache_containers, render_image_cache_daemonset
-from endpoints.manifests.labels import endpoint_selector
+from llmengine_site.labels import endpoint_selector
 from endpoints.manifests.render import endpoint_object_kinds, render_endpoint
 from endpoints.manifests.spec import BundleSpec, EndpointSpec, bundle_spec_from_llm_bundle
 

@@ -11,7 +11,7 @@ import json
 from django.conf import settings
 
 from endpoints.manifests import forwarder, scheduling
-from endpoints.manifests.labels import APP, ROLE
+from llmengine_site.labels import APP, ROLE
 from llmengine_site.names import HIGH_PRIORITY_CLASS
 
 MAIN_CONTAINER = "main"

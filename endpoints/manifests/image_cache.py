@@ -5,11 +5,9 @@ from django.conf import settings
 
 from endpoints.manifests import scheduling
 from endpoints.manifests.deployment import namespace
-from endpoints.manifests.labels import MANAGED_BY, MANAGED_BY_VALUE
+from llmengine_site.labels import GPU_TYPE, IMAGE_CACHE, MANAGED_BY, MANAGED_BY_VALUE
 from llmengine_site.names import image_cache_daemonset_name
 
-IMAGE_CACHE_LABEL = "llm-engine.io/image-cache"
-GPU_TYPE_LABEL = "llm-engine.io/gpu-type"
 # A pod spec holds this many containers at most before it becomes unwieldy; beyond it the
 # least recently listed images are the caller's to drop.
 MAX_IMAGES = 100
@@ -51,8 +49,8 @@ def render_image_cache_daemonset(gpu_type: str, images: list[str]) -> dict:
     name = image_cache_daemonset_name(gpu_type)
     labels = {
         MANAGED_BY: MANAGED_BY_VALUE,
-        IMAGE_CACHE_LABEL: "true",
-        GPU_TYPE_LABEL: gpu_type,
+        IMAGE_CACHE: "true",
+        GPU_TYPE: gpu_type,
         "app": name,
     }
     return {

@@ -3,7 +3,7 @@
 Guarantees:
 - Pure: the result depends only on the spec, the three flags and settings read at call time.
 - Every object is named `<group>` (or `<group>-endpoint-config` / `<group>-leader`), lives in
-  LLME_ENDPOINT_NAMESPACE and carries the labels of `labels.endpoint_labels`, so
+  LLME_ENDPOINT_NAMESPACE and carries the labels of `metadata.endpoint_labels`, so
   `labels.endpoint_selector(id)` over `endpoint_object_kinds()` finds all of them.
 - Objects the spec no longer needs (an HPA after KEDA appeared, a Service after the endpoint
   became async...) are simply absent: the builder deletes labelled objects it did not apply.
@@ -13,8 +13,9 @@ import hashlib
 import json
 
 from endpoints.manifests import autoscaling, deployment, forwarder, lws, service
-from endpoints.manifests.labels import SPEC_HASH, object_metadata
+from endpoints.manifests.metadata import object_metadata
 from endpoints.manifests.spec import EndpointSpec, check_spec
+from llmengine_site.labels import SPEC_HASH
 from llmengine_site.names import endpoint_group_name, endpoint_leader_service_name
 
 LWS_MISSING = "multi-node endpoints need the LeaderWorkerSet CRD, which is not installed in the cluster"

@@ -1,6 +1,6 @@
 """Service (how the gateway reaches the forwarders) and PodDisruptionBudget."""
 from endpoints.manifests import forwarder
-from endpoints.manifests.labels import APP, ROLE
+from llmengine_site.labels import APP, ROLE
 
 SERVICE_PORT = 80
 

@@ -21,6 +21,7 @@ from llmengine_site import storage_scope
 from llmengine_site.auth import Caller
 from llmengine_site.errors import InvalidRequest, ObjectNotFound, UpstreamUnavailable
 from llmengine_site.infra import InfraError
+from llmengine_site.labels import FINE_TUNED_MODEL
 
 logger = logging.getLogger(__name__)
 
@@ -115,7 +116,7 @@ def fine_tune_create(caller: Caller, data: dict) -> BatchJob:
         kind=JobKind.FINE_TUNE, owner=caller.team_id, created_by=caller.user_id, template=template,
         image=full_image(template.image_repository, template.image_tag), command=template.command,
         env=template.env, job_config=config, mount_location=CONFIG_MOUNT,
-        labels={"product": "fine-tune"}, annotations={"llm-engine.io/fine-tuned-model": name},
+        labels={"product": "fine-tune"}, annotations={FINE_TUNED_MODEL: name},
         max_runtime_seconds=template.max_runtime_seconds, cpus=template.cpus, memory=template.memory,
         storage=template.storage, gpus=template.gpus, gpu_type=template.gpu_type,
         fine_tuned_model=name, output_location=output,

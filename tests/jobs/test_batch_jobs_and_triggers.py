@@ -6,7 +6,6 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from jobs import manifests
 from jobs.converge import job_sync, trigger_sync
 from jobs.models import BatchJob, Trigger
 from jobs.reconciler import reconcile_jobs, status_from_job
@@ -137,7 +136,7 @@ def test_lost_launch_is_relaunched_and_orphans_are_pruned(owner, bundle_id, k8s_
                         format="json").json()["job_id"]
     BatchJob.objects.filter(pk=job_id).update(created_at=timezone.now() - timedelta(minutes=5))
     orphan = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "llm-engine-job-ft-orphan", "namespace": NS,
-              "labels": {"app.kubernetes.io/managed-by": "llm-engine", manifests.JOB_ID: "ft-orphan"}},
+              "labels": {"app.kubernetes.io/managed-by": "llm-engine", "llm-engine.io/job-id": "ft-orphan"}},
               "spec": {"template": {"spec": {"containers": [], "restartPolicy": "Never"}}}}
     get_kube().apply(orphan)
     summary = reconcile_jobs(get_kube())
