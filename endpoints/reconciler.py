@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from endpoints import infra_state
+from endpoints import infra_state, redis_acl
 from endpoints.choices import BUILD_PENDING_STATUSES, EndpointStatus, EndpointType
 from endpoints.images import full_image, is_framework_repository
 from endpoints.locks import endpoint_lock
@@ -242,6 +242,23 @@ def repair_drift(kube: KubeClient, endpoints: list[ModelEndpoint], snapshot: Sna
             _repair(kube, endpoint.id, endpoint.spec_version, problems, summary)
 
 
+def restore_redis_users(endpoints: list[ModelEndpoint], summary: Summary) -> None:
+    """Built async endpoints whose Redis user is gone (a Redis restarted without its ACL file)
+    get it back, so their forwarders authenticate again (docs/operations.md#redis-users-of-async-endpoints)."""
+    built = [endpoint.id for endpoint in endpoints
+             if endpoint.endpoint_type == EndpointType.ASYNC and endpoint.synced_version > 0 and _settled(endpoint)]
+    if not built:
+        return
+    try:
+        restored = redis_acl.restore_missing_users(built, settings.LLME_QUEUE_BACKEND)
+    except (ValueError, InfraError) as exc:
+        logger.warning("Redis users of async endpoints not checked, next pass retries: %s", exc)
+        return
+    for endpoint_id in restored:
+        logger.info("endpoint %s: Redis user restored", endpoint_id)
+        summary.repaired.append(f"redis-user/{endpoint_id}")
+
+
 def _settled(endpoint: ModelEndpoint) -> bool:
     return endpoint.status != EndpointStatus.DELETE_IN_PROGRESS and endpoint.synced_version >= endpoint.spec_version
 
@@ -328,6 +345,7 @@ def reconcile_once(kube: KubeClient, *, prune: bool = True) -> Summary:
     update_statuses(endpoints, states, summary)
     resend_stuck(endpoints, summary)
     repair_drift(kube, endpoints, snapshot, summary)
+    restore_redis_users(endpoints, summary)
     if prune:
         prune_orphans(kube, summary=summary, snapshot=snapshot)
     apply_image_caches(kube, endpoints, states, summary)

@@ -104,6 +104,24 @@ def ensure_user(endpoint_id: str, queue_backend: str) -> None:
             client.execute_command("ACL", "SETUSER", username(endpoint_id), *rules)
 
 
+def restore_missing_users(endpoint_ids: list[str], queue_backend: str) -> list[str]:
+    """Set the user of every endpoint in `endpoint_ids` (built async endpoints) that Redis does
+    not know, e.g. after a Redis restart without an ACL file; returns their ids. One `ACL USERS`
+    per server and pass, one `ACL SETUSER` per missing user. Raises InfraError like
+    `ensure_user`."""
+    restored = []
+    for url in control_plane_urls(queue_backend):
+        with _errors(url, "list the Redis users of endpoints") as client:
+            known = {name.decode() if isinstance(name, bytes) else name
+                     for name in client.execute_command("ACL", "USERS")}
+            for endpoint_id in endpoint_ids:
+                if username(endpoint_id) not in known:
+                    client.execute_command("ACL", "SETUSER", username(endpoint_id),
+                                           *acl_rules(endpoint_id, queue_backend))
+                    restored.append(endpoint_id)
+    return restored
+
+
 def delete_user(endpoint_id: str, queue_backend: str) -> None:
     """Remove the endpoint's user (closing its connections). A Redis without ACL support never
     had one, so that is not an error."""

@@ -216,3 +216,21 @@ def test_the_endpoint_url_keeps_the_server_and_options_but_not_the_control_plane
     assert url == (f"rediss://llme-endpoint-end_x:{redis_acl.password('end_x')}@redis.internal:6380/3"
                    "?ssl_cert_reqs=required")
     assert "cp-password" not in url
+
+
+def test_the_cacher_restores_a_user_redis_lost(gateway, k8s_api, redis_backend, settings):
+    from endpoints.reconciler import reconcile_once
+    from llmengine_site.infra.kube import get_kube
+
+    control = redis.Redis.from_url(settings.REDIS_URL, decode_responses=True)
+    endpoint = _create_async_endpoint(gateway, "acl-restart")
+    url = _secret(k8s_api, endpoint.id)["REDIS_URL"]
+    control.execute_command("ACL", "DELUSER", redis_acl.username(endpoint.id))  # a Redis restart without ACL file
+    with pytest.raises(redis.exceptions.AuthenticationError):
+        redis.Redis.from_url(url).ping()
+
+    summary = reconcile_once(get_kube(), prune=False)
+
+    assert f"redis-user/{endpoint.id}" in summary.repaired
+    assert redis.Redis.from_url(url).ping()
+    assert f"redis-user/{endpoint.id}" not in reconcile_once(get_kube(), prune=False).repaired
