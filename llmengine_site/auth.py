@@ -25,7 +25,7 @@ from django.utils import timezone
 from rest_framework import authentication, exceptions, permissions
 
 from llmengine_site.models import ApiKey, hash_key
-from llmengine_site.transient import best_effort
+from llmengine_site.transient import best_effort, log_skipped
 
 logger = logging.getLogger(__name__)
 
@@ -155,10 +155,15 @@ def _caller_for_api_key(raw_key: str) -> Caller | None:
 def forget_api_key(key_hash: str) -> None:
     """Make a revoked key stop working at once: its shared entry goes, the revocation epoch
     moves (every gateway process drops its in-process map within REVOCATION_CHECK_SECONDS) and
-    this process's map is dropped now. Call it after the revocation is committed."""
-    cache.delete(_cache_key(key_hash))
-    cache.set(REVOCATION_EPOCH_KEY, secrets.token_hex(8), None)
+    this process's map is dropped now. Call it after the revocation is committed.
+
+    With Redis unreachable this process still drops its map and the other workers, which cannot
+    read the epoch either, drop theirs on every check and ask the database; only a shared entry
+    that outlives the outage (at most API_KEY_CACHE_SECONDS) is left
+    (docs/security.md#api-keys)."""
     _local_callers.clear()
+    best_effort("api key revocation in the shared cache", cache.delete, _cache_key(key_hash))
+    best_effort("api key revocation epoch", cache.set, REVOCATION_EPOCH_KEY, secrets.token_hex(8), None)
 
 
 class _LocalCallers:
@@ -169,6 +174,7 @@ class _LocalCallers:
         self.generation = 0  # moves on every clear: a lookup begun before it is not stored
         self.epoch = None
         self.next_check = 0.0
+        self.unreadable = False
 
     def clear(self) -> None:
         self.entries.clear()
@@ -180,10 +186,13 @@ class _LocalCallers:
         self.next_check = now + REVOCATION_CHECK_SECONDS  # one reader at a time per process
         try:
             epoch = await cache.aget(REVOCATION_EPOCH_KEY)
-        except Exception:  # the shared cache is down: trust nothing cached
-            logger.warning("could not read the API-key revocation epoch; dropping cached callers")
+        except Exception as exc:  # the shared cache is down: trust nothing cached
+            if not self.unreadable:  # one line per outage, not one per check
+                log_skipped("api key revocation epoch read (cached callers dropped until it is back)", exc)
+            self.unreadable = True
             self.clear()
             return
+        self.unreadable = False
         if epoch != self.epoch:
             self.epoch = epoch
             self.clear()

@@ -123,3 +123,25 @@ def test_without_redis_a_revoke_in_the_process_is_immediate(gateway, model_serve
         assert client.post(gateway + COMPLETION, json=PROMPT, auth=(key, "")).status_code == 200
         api_key_revoke(ApiKey.objects.get(user_id="alice"))
         assert client.post(gateway + COMPLETION, json=PROMPT, auth=(key, "")).status_code == 401
+
+
+def test_a_revoke_while_redis_is_down_is_committed_and_refused_at_once_in_the_process(
+        killable_redis, gateway, model_server, settings, caplog):
+    """Redis unreachable: the revoke still answers (one log line, no exception), this process
+    refuses the key at once, and other keys keep resolving from the database."""
+    from llmengine_site.models import ApiKey
+    from llmengine_site.services import api_key_revoke
+
+    server, _ = killable_redis
+    model_server("tgi")
+    create(gateway, GUIDE_LLAMA_7B, user="ml-team")
+    settings.LLME_AUTH_MODE = "api-key"
+    key, other = _create_key("alice", "ml-team"), _create_key("bob", "ml-team")
+    with httpx.Client(timeout=20) as client:
+        assert client.post(gateway + COMPLETION, json=PROMPT, auth=(key, "")).status_code == 200
+        server.kill()
+        api_key_revoke(ApiKey.objects.get(user_id="alice"))
+        assert ApiKey.objects.get(user_id="alice").revoked_at is not None
+        assert client.post(gateway + COMPLETION, json=PROMPT, auth=(key, "")).status_code == 401
+        assert client.post(gateway + COMPLETION, json=PROMPT, auth=(other, "")).status_code == 200
+    assert [r for r in caplog.records if "revocation" in r.getMessage()]
