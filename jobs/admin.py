@@ -175,11 +175,18 @@ class BatchJobAdmin(JobActions, NoBulkDelete, ViewOnlyPage, admin.ModelAdmin):
     list_display = ("id", "kind", "status_badge", "progress_text", "owner", "gpu_type", "created_at")
     list_filter = ("kind", "status", "gpu_type", "owner")
     search_fields = ("id", "owner", "created_by")
-    inlines = [JobEventInline]
     actions = ["cancel_jobs"]
-    exclude = ("final_events", "job_config")
-    readonly_fields = [field.name for field in BatchJob._meta.fields
-                       if field.name not in ("final_events", "job_config")] + ["config", "progress_text", "job_events"]
+    # What an operator looks for first (status, why, how far), then when, then what it runs.
+    fieldsets = (
+        (None, {"fields": ("id", "kind", "status", "status_reason", "progress_text", "owner", "created_by")}),
+        ("Timeline", {"fields": ("created_at", "launched_at", "completed_at", "reaped_at", "expires_at")}),
+        ("What it runs", {"fields": ("image", "command", "env", "config", "mount_location", "bundle", "trigger",
+                                     "input_data_path", "output_data_path", "model_config", "priority", "labels",
+                                     "annotations", "num_workers", "max_runtime_seconds")}),
+        ("Resources per worker", {"fields": ("cpus", "memory", "storage", "gpus", "gpu_type")}),
+        ("Events (status, log, Kubernetes)", {"fields": ("job_events",)}),
+    )
+    readonly_fields = [name for _, options in fieldsets for name in options["fields"]]
 
     def get_queryset(self, request):
         return super().get_queryset(request).exclude(kind=JobKind.FINE_TUNE)
