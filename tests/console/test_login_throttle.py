@@ -2,11 +2,15 @@
 username from that address, the lockout says what happened and how it ends, and an operator
 lifts it with manage.py."""
 import io
+import re
 
+import httpx
+import pytest
 from django.conf import settings
 from django.core.management import call_command
 
 from tests.console.conftest import PASSWORD
+from tests.gateway_process import GatewayProcess
 
 LOGIN = "/admin/login/?next=/admin/"
 
@@ -56,3 +60,32 @@ def test_the_lockout_is_per_username_and_address(client, operator, viewer):
     assert _sign_in(client, viewer.username, PASSWORD).status_code == 302
     client.logout()
     assert _sign_in(client, operator.username, PASSWORD, address="198.51.100.20").status_code == 302
+
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_the_lockout_holds_in_the_gateway_process(django_user_model, tmp_path):
+    """The gateway serves the console under ASGI (uvicorn, as the chart runs it): the same refusal,
+    and the right password signs in before the limit."""
+    django_user_model.objects.create_user(username="ada", password=PASSWORD, is_staff=True, is_superuser=True)
+    gateway = GatewayProcess(tmp_path / "gateway.log")
+    try:
+        gateway.wait_ready()
+        with httpx.Client(base_url=gateway.url, timeout=10) as browser:
+            def sign_in(password: str) -> httpx.Response:
+                form = browser.get(LOGIN).text
+                token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form)[1]
+                return browser.post(LOGIN, data={"username": "ada", "password": password, "next": "/admin/",
+                                                 "csrfmiddlewaretoken": token})
+
+            assert sign_in("wrong").status_code == 200
+            accepted = sign_in(PASSWORD)
+            assert accepted.status_code == 302 and accepted.headers["location"] == "/admin/"
+            browser.cookies.clear()
+            for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+                assert sign_in("wrong").status_code == 200
+            assert sign_in("wrong").status_code == 429  # the failure that reaches the limit
+            refused = sign_in(PASSWORD)
+            assert refused.status_code == 429 and "Too many failed sign-ins" in refused.text
+    finally:
+        gateway.stop()
