@@ -2,9 +2,10 @@
 (docs/security.md#what-isolates-teams: hostile input answers 4xx, never 5xx).
 
 Schemathesis generates requests from the served document (so a new route is fuzzed
-automatically), with a fixed number of examples per operation and Hypothesis derandomized: the
-run is the same every time and stays well under a minute. The only check is that no answer is
-a server error."""
+automatically), with a fixed number of generated examples per operation and Hypothesis
+derandomized: the run is the same every time and stays well under a minute. The schema's own
+examples (the explicit phase) are left out: there are dozens per operation and they took most
+of the time. The only check is that no answer is a server error."""
 import base64
 
 import httpx
@@ -14,7 +15,7 @@ from hypothesis import HealthCheck, Phase, settings
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
-EXAMPLES_PER_OPERATION = 6
+EXAMPLES_PER_OPERATION = 20  # ~25 s at load 6 on 2 cores
 AUTH = {"Authorization": "Basic " + base64.b64encode(b"fuzzer:").decode()}
 
 
@@ -29,7 +30,7 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 
 @schema.parametrize()
 @settings(max_examples=EXAMPLES_PER_OPERATION, derandomize=True, deadline=None, database=None,
-          phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
+          phases=[Phase.generate], suppress_health_check=list(HealthCheck))
 def test_no_operation_answers_a_server_error(case, gateway):
     case.headers = {**(case.headers or {}), **AUTH}  # as a caller: authorization is not fuzzed
     response = case.call(base_url=gateway, timeout=10)
