@@ -153,13 +153,12 @@ class _errors:
             raise InfraError(f"{self.action} failed: cannot reach Redis at {server} ({error})",
                              transient=True) from error
         if isinstance(error, redis.exceptions.RedisError):
-            text = str(error)
-            if text.lower().startswith("unknown command") or isinstance(error, redis.exceptions.NoPermissionError):
-                failure = InfraError(ACL_UNSUPPORTED.format(server=server, error=text), transient=False)
-                failure.acl_unsupported = True
-                raise failure from error
-            raise InfraError(f"{self.action} failed: Redis at {server} answered: {text}",
-                             transient=False) from error
+            # Redis 5 says "unknown command", a user without the right says NOPERM, ElastiCache
+            # refuses write ACL commands: all mean this Redis cannot give endpoints users.
+            failure = InfraError(f"{self.action} failed: " + ACL_UNSUPPORTED.format(server=server, error=error),
+                                 transient=False)
+            failure.acl_unsupported = True
+            raise failure from error
         return False
 
 
