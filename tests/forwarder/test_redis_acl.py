@@ -234,3 +234,23 @@ def test_the_cacher_restores_a_user_redis_lost(gateway, k8s_api, redis_backend, 
     assert f"redis-user/{endpoint.id}" in summary.repaired
     assert redis.Redis.from_url(url).ping()
     assert f"redis-user/{endpoint.id}" not in reconcile_once(get_kube(), prune=False).repaired
+
+
+def test_a_separate_queue_redis_gets_the_endpoints_user_too(settings):
+    from endpoints.manifests.forwarder import secret_values
+    from tests.manifests.factories import ENDPOINT_ID, async_spec
+
+    settings.SECRET_KEY = "k"
+    settings.REDIS_URL = "redis://:results-pw@results.internal:6379/0"
+    settings.LLME_QUEUE_REDIS_URL = "rediss://:queue-pw@queue.internal:6380/1"
+    user, password = redis_acl.username(ENDPOINT_ID), redis_acl.password(ENDPOINT_ID)
+
+    on_redis = secret_values(async_spec(queue_backend="redis", queue_url=None))
+    on_sqs = secret_values(async_spec(queue_backend="sqs"))
+
+    assert on_redis == {"REDIS_URL": f"redis://{user}:{password}@results.internal:6379/0",
+                        "LLME_QUEUE_REDIS_URL": f"rediss://{user}:{password}@queue.internal:6380/1",
+                        "REDIS_USERNAME": user, "REDIS_PASSWORD": password}
+    assert on_sqs == {"REDIS_URL": f"redis://{user}:{password}@results.internal:6379/0"}
+    assert redis_acl.control_plane_urls("redis") == [settings.REDIS_URL, settings.LLME_QUEUE_REDIS_URL]
+    assert redis_acl.control_plane_urls("sqs") == [settings.REDIS_URL]
