@@ -86,7 +86,7 @@ def preview_queue_url(endpoint: ModelEndpoint, look_up: bool = True) -> str | No
         if found:
             return found
     region = settings.LLME_AWS_REGION
-    account = getattr(settings, "LLME_AWS_ACCOUNT_ID", "") or "<account-id>"
+    account = settings.LLME_AWS_ACCOUNT_ID or "<account-id>"
     return f"https://sqs.{region}.amazonaws.com/{account}/{endpoint_queue_name(endpoint.id)}"
 
 

@@ -80,7 +80,7 @@ def acl_rules(endpoint_id: str, queue_backend: str) -> list[str]:
 def control_plane_urls(queue_backend: str) -> list[str]:
     """The Redis servers the endpoint's forwarder talks to, as the control plane reaches them."""
     urls = [settings.REDIS_URL] if settings.REDIS_URL else []
-    queue_url = getattr(settings, "LLME_QUEUE_REDIS_URL", "")
+    queue_url = settings.LLME_QUEUE_REDIS_URL
     if queue_backend == "redis" and queue_url and queue_url not in urls:
         urls.append(queue_url)
     return urls

@@ -25,19 +25,18 @@ Guarantees:
   `async-results/<task_id>.json` when `LLME_S3_BUCKET` is set; `read_task` loads them back.
   Without a bucket they stay in Redis whatever their size.
 
-Works with clients created with or without `decode_responses`. No database access; Django
-settings are read when configured, else the environment (the forwarder needs no Django setup).
+Works with clients created with or without `decode_responses`. No database access; the
+settings are Django's (the forwarder sets `DJANGO_SETTINGS_MODULE` from its flags first).
 """
 import json
-import os
 import time
 
 import redis
+from django.conf import settings
 
 TASK_KEY = "llme:task:{task_id}"
 RESULT_KEY = "llme:result:{endpoint_id}:{task_id}"
 RESULTS_PREFIX = "async-results/"
-DEFAULT_INLINE_MAX_BYTES = 256 * 1024
 # A task started without a submit record (Redis lost it) must still expire some day.
 ORPHAN_TTL_SECONDS = 24 * 3600
 
@@ -178,7 +177,7 @@ class S3ResultStore:
 
     @classmethod
     def from_settings(cls) -> "S3ResultStore | None":
-        bucket = _setting("LLME_S3_BUCKET", "")
+        bucket = settings.LLME_S3_BUCKET
         return cls(bucket) if bucket else None
 
     def put(self, task_id: str, data: bytes) -> str:
@@ -205,22 +204,7 @@ class S3ResultStore:
 
 def inline_max_bytes() -> int:
     """Largest encoded result kept in Redis when a bucket is configured."""
-    return int(_setting("LLME_ASYNC_RESULT_INLINE_MAX_BYTES", DEFAULT_INLINE_MAX_BYTES))
-
-
-def _setting(name: str, default):
-    """Django settings when a settings module is set (the gateway and the forwarder), then the
-    environment (for names settings.py does not define), then `default`."""
-    from django.conf import settings
-    from django.core.exceptions import ImproperlyConfigured
-
-    try:
-        value = getattr(settings, name, None)
-    except ImproperlyConfigured:  # no settings module: a plain script
-        value = None
-    if value in (None, ""):
-        value = os.environ.get(name, "")
-    return value if value != "" else default
+    return settings.LLME_ASYNC_RESULT_INLINE_MAX_BYTES
 
 
 def _text(value):

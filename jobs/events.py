@@ -22,7 +22,7 @@ logger = logging.getLogger(__name__)
 
 
 def _log_lines() -> int:
-    return int(getattr(settings, "LLME_FINE_TUNE_EVENT_LOG_LINES", 1000))
+    return settings.LLME_FINE_TUNE_EVENT_LOG_LINES
 
 
 def parse_log_line(line: str) -> dict | None:

@@ -27,13 +27,12 @@ CONFIG_KEY = "config.json"
 CONFIG_VOLUME = "job-config"
 SHM_VOLUME = "dshm"
 TRIGGER_SECRET_MOUNT = "/var/run/llm-engine/trigger"
-DEFAULT_TRIGGER_IMAGE = "curlimages/curl:8.8.0"
 # Variables the platform sets in every job container; a job's env cannot override them.
 RESERVED_ENV = ("LLME_JOB_ID", "LLME_JOB_CONFIG_PATH", "POD_NAME", "POD_NAMESPACE", "JOB_COMPLETION_INDEX")
 
 
 def namespace() -> str:
-    return getattr(settings, "LLME_ENDPOINT_NAMESPACE", "llm-engine")
+    return settings.LLME_ENDPOINT_NAMESPACE
 
 
 def job_labels(job) -> dict:
@@ -154,7 +153,7 @@ def _pod_spec(job) -> dict:
         "enableServiceLinks": False,
         "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
     }
-    account = getattr(settings, "LLME_JOB_SERVICE_ACCOUNT", "") or getattr(settings, "LLME_ENDPOINT_SERVICE_ACCOUNT", "")
+    account = settings.LLME_JOB_SERVICE_ACCOUNT or settings.LLME_ENDPOINT_SERVICE_ACCOUNT
     if account:
         pod["serviceAccountName"] = account
     if job.gpus:
@@ -231,10 +230,10 @@ _TRIGGER_SCRIPT = (
 def render_trigger_cron_job(trigger) -> dict:
     """The CronJob that POSTs the trigger's job request to the gateway on schedule."""
     labels = trigger_labels(trigger)
-    gateway = getattr(settings, "LLME_GATEWAY_URL", "").rstrip("/")
+    gateway = settings.LLME_GATEWAY_URL
     container = {
         "name": MAIN_CONTAINER,
-        "image": getattr(settings, "LLME_TRIGGER_IMAGE", "") or DEFAULT_TRIGGER_IMAGE,
+        "image": settings.LLME_TRIGGER_IMAGE,
         "imagePullPolicy": "IfNotPresent",
         "command": ["/bin/sh", "-c", _TRIGGER_SCRIPT],
         "env": [{"name": "LLME_GATEWAY_URL", "value": gateway}],

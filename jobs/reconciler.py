@@ -46,7 +46,7 @@ class JobsSummary:
 
 
 def retention() -> timedelta:
-    return timedelta(seconds=float(getattr(settings, "LLME_JOB_RETENTION_SECONDS", 7 * 24 * 3600)))
+    return timedelta(seconds=settings.LLME_JOB_RETENTION_SECONDS)
 
 
 def status_from_job(job_object: dict) -> tuple[str, str]:

@@ -79,7 +79,7 @@ def read_url_head(url: str) -> bytes:
     import httpx
 
     host = urlsplit(url).hostname or ""
-    if not getattr(settings, "LLME_DATASET_URL_ALLOW_PRIVATE", False) and not _public_host(host):
+    if not settings.LLME_DATASET_URL_ALLOW_PRIVATE and not _public_host(host):
         raise InfraError(f"{url}: the host does not resolve to a public address", transient=False, status=400)
     try:
         with httpx.stream("GET", url, timeout=10, follow_redirects=False, headers={"Range": f"bytes=0-{HEAD_BYTES - 1}"}) as response:

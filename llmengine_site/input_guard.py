@@ -24,7 +24,7 @@ NUL = "\x00"
 
 def body_limit(content_type: str) -> int:
     if content_type.lower().startswith("multipart/"):
-        return int(getattr(settings, "LLME_MAX_UPLOAD_BYTES", 512 * 1024 * 1024)) + MULTIPART_OVERHEAD_BYTES
+        return settings.LLME_MAX_UPLOAD_BYTES + MULTIPART_OVERHEAD_BYTES
     return int(settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 0) or 2**63
 
 

@@ -14,7 +14,7 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(os.environ.get("LLME_VAR_DIR", BASE_DIR / "var"))
+VAR_DIR = Path(os.environ.get("LLME_VAR_DIR") or BASE_DIR / "var")
 
 env = environ.Env()
 
@@ -50,6 +50,11 @@ def _json_env(name: str, default):
     if not isinstance(value, type(default)):
         raise ImproperlyConfigured(f"{name} must be a JSON {type(default).__name__}")
     return value
+
+
+def _str_or_default(name: str, default: str) -> str:
+    """A text setting whose empty value means its default (a chart may render it empty)."""
+    return env.str(name, default="") or default
 
 
 def _choice_env(name: str, choices: tuple[str, ...], default: str) -> str:
@@ -147,8 +152,9 @@ TEMPLATES = [
 WSGI_APPLICATION = "llmengine_site.wsgi.application"
 ASGI_APPLICATION = "llmengine_site.asgi.application"
 
-DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'llmengine.sqlite3'}")}
-if "DATABASE_URL" not in os.environ:
+_database_url = env.str("DATABASE_URL", default="")  # not a setting: it carries the password
+DATABASES = {"default": env.db_url_config(_database_url or f"sqlite:///{VAR_DIR / 'llmengine.sqlite3'}")}
+if not _database_url:
     try:  # the embedded SQLite default: its folder may not exist yet (an empty /tmp in the image)
         VAR_DIR.mkdir(parents=True, exist_ok=True)
     except OSError:
@@ -215,7 +221,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "static")))
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default="") or VAR_DIR / "static")
 WHITENOISE_USE_FINDERS = True
 try:  # whitenoise warns about a missing folder until collectstatic has run
     STATIC_ROOT.mkdir(parents=True, exist_ok=True)
@@ -266,12 +272,12 @@ LLME_ENDPOINT_NAMESPACE = env.str("LLME_ENDPOINT_NAMESPACE", default="llm-engine
 LLME_ENDPOINT_URL_TEMPLATE = env.str(
     "LLME_ENDPOINT_URL_TEMPLATE", default="http://{service}.{namespace}.svc.cluster.local:80"
 )
-LLME_GATEWAY_URL = env.str("LLME_GATEWAY_URL", default="http://llm-engine.llm-engine.svc.cluster.local:80")
+LLME_GATEWAY_URL = env.str("LLME_GATEWAY_URL", default="http://llm-engine.llm-engine.svc.cluster.local:80").rstrip("/")
 LLME_DOCKER_REPO_PREFIX = env.str("LLME_DOCKER_REPO_PREFIX", default="")
 LLME_REGISTRY_CHECK = env.bool("LLME_REGISTRY_CHECK", default=False)
 LLME_QUEUE_BACKEND = _choice_env("LLME_QUEUE_BACKEND", ("sqs", "redis"), "redis")
 LLME_S3_BUCKET = env.str("LLME_S3_BUCKET", default="")
-LLME_AWS_REGION = env.str("LLME_AWS_REGION", default=os.environ.get("AWS_DEFAULT_REGION", "us-west-2"))
+LLME_AWS_REGION = _str_or_default("LLME_AWS_REGION", os.environ.get("AWS_DEFAULT_REGION") or "us-west-2")
 LLME_AWS_ACCOUNT_ID = env.str("LLME_AWS_ACCOUNT_ID", default="000000000000")
 LLME_FORWARDER_IMAGE = env.str("LLME_FORWARDER_IMAGE", default="llm-engine:latest")
 LLME_FINE_TUNE_REPOSITORY = env.str("LLME_FINE_TUNE_REPOSITORY", default="")
@@ -311,15 +317,16 @@ LLME_GPU_NODE_LABELS = _json_env(
         "nvidia-hopper-h100-3g40gb": "nvidia-hopper-h100-3g40gb",
     },
 )
-# Extra settings for the builder (issue 3) and inference (issue 4) are read where used,
-# through django.conf.settings, and documented in .env.example.
+# Every setting is parsed and typed here and nowhere else: code reads `settings.LLME_X`
+# (docs/operations.md#settings). Settings whose empty value falls back to another setting say so
+# in .env.example; that fallback is the only rule left to the code that reads them.
 
 # Endpoint pods (read by endpoints/manifests; the chart sets them).
 LLME_ENDPOINT_SERVICE_ACCOUNT = env.str("LLME_ENDPOINT_SERVICE_ACCOUNT", default="")
 LLME_ENDPOINT_SECURITY_CONTEXT = _json_env("LLME_ENDPOINT_SECURITY_CONTEXT", {})
 LLME_ENDPOINT_MOUNT_INFRA_CONFIG = env.bool("LLME_ENDPOINT_MOUNT_INFRA_CONFIG", default=False)
-LLME_INFRA_CONFIG_MAP = env.str("LLME_INFRA_CONFIG_MAP", default="llm-engine-infra-config")
-LLME_HIGH_PRIORITY_CLASS = env.str("LLME_HIGH_PRIORITY_CLASS", default="llm-engine-high-priority")
+LLME_INFRA_CONFIG_MAP = _str_or_default("LLME_INFRA_CONFIG_MAP", "llm-engine-infra-config")
+LLME_HIGH_PRIORITY_CLASS = _str_or_default("LLME_HIGH_PRIORITY_CLASS", "llm-engine-high-priority")
 LLME_IMAGE_CACHE_NAMESPACE = env.str("LLME_IMAGE_CACHE_NAMESPACE", default="")
 LLME_KEDA_TRIGGER_AUTHENTICATION = env.str("LLME_KEDA_TRIGGER_AUTHENTICATION", default="")
 LLME_CACHER_INTERVAL_SECONDS = env.float("LLME_CACHER_INTERVAL_SECONDS", default=10.0)
@@ -331,7 +338,7 @@ LLME_RESEND_AFTER_SECONDS = env.float("LLME_RESEND_AFTER_SECONDS", default=60.0)
 
 # Files and other assets: S3 when LLME_S3_BUCKET is set (django-storages), else var/files.
 # Teams name only their own prefix and these read-only ones (llmengine_site/storage_scope.py).
-LLME_S3_PREFIX = env.str("LLME_S3_PREFIX", default="llm-engine")
+LLME_S3_PREFIX = env.str("LLME_S3_PREFIX", default="llm-engine").strip("/")
 LLME_SHARED_READ_PREFIXES = env.list("LLME_SHARED_READ_PREFIXES", default=[])
 LLME_MAX_UPLOAD_BYTES = env.int("LLME_MAX_UPLOAD_BYTES", default=512 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 32 * 1024 * 1024
@@ -378,4 +385,4 @@ LLME_VLLM_BATCH_V2_TAG = env.str("LLME_VLLM_BATCH_V2_TAG", default="")
 # The batch runner's image (the llm-engine image; default: LLME_FORWARDER_IMAGE). The vLLM server
 # beside it runs the stock image above.
 LLME_BATCH_RUNNER_IMAGE = env.str("LLME_BATCH_RUNNER_IMAGE", default="")
-LLME_TRIGGER_IMAGE = env.str("LLME_TRIGGER_IMAGE", default="curlimages/curl:8.8.0")
+LLME_TRIGGER_IMAGE = _str_or_default("LLME_TRIGGER_IMAGE", "curlimages/curl:8.8.0")

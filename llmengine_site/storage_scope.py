@@ -28,12 +28,12 @@ def team_segment(team_id: str) -> str:
 
 
 def _s3_prefix() -> str:
-    return (getattr(settings, "LLME_S3_PREFIX", "llm-engine") or "").strip("/")
+    return settings.LLME_S3_PREFIX
 
 
 def team_prefix(team_id: str) -> str | None:
     """`s3://<bucket>/<prefix>/teams/<team>/`, or None when no bucket is configured."""
-    bucket = getattr(settings, "LLME_S3_BUCKET", "")
+    bucket = settings.LLME_S3_BUCKET
     if not bucket:
         return None
     folder = "/".join(part for part in (_s3_prefix(), TEAMS_FOLDER, team_segment(team_id)) if part)
@@ -47,8 +47,8 @@ def team_storage_key(team_id: str, *parts: str) -> str:
 
 def fine_tune_repository() -> str:
     """Where fine-tuned weights go (an s3:// prefix), '' when fine-tuning has nowhere to write."""
-    repository = getattr(settings, "LLME_FINE_TUNE_REPOSITORY", "")
-    if not repository and getattr(settings, "LLME_S3_BUCKET", ""):
+    repository = settings.LLME_FINE_TUNE_REPOSITORY
+    if not repository and settings.LLME_S3_BUCKET:
         repository = f"s3://{settings.LLME_S3_BUCKET}/fine_tuned_weights"
     return repository.rstrip("/")
 
@@ -59,7 +59,7 @@ def fine_tune_prefix(team_id: str) -> str | None:
 
 
 def shared_read_prefixes() -> list[str]:
-    return [prefix.rstrip("/") + "/" for prefix in getattr(settings, "LLME_SHARED_READ_PREFIXES", []) if prefix]
+    return [prefix.rstrip("/") + "/" for prefix in settings.LLME_SHARED_READ_PREFIXES if prefix]
 
 
 def allowed_prefixes(team_id: str, write: bool = False) -> list[str]:

@@ -97,7 +97,7 @@ def _bash(sub_commands: list[str]) -> list[str]:
 
 
 def _repository(framework: str) -> str:
-    repositories = getattr(settings, "LLME_FRAMEWORK_REPOSITORIES", {})
+    repositories = settings.LLME_FRAMEWORK_REPOSITORIES
     if framework not in repositories:
         raise ValueError(f"no image repository is configured for {framework} (LLME_FRAMEWORK_REPOSITORIES)")
     return repositories[framework]

@@ -47,7 +47,7 @@ def _behavior() -> dict:
 
 
 def metrics_url(endpoint_id: str) -> str:
-    gateway = getattr(settings, "LLME_GATEWAY_URL", "").rstrip("/")
+    gateway = settings.LLME_GATEWAY_URL
     return f"{gateway}/v1/internal/endpoints/{endpoint_id}/autoscaling-metrics"
 
 
@@ -77,10 +77,10 @@ def _sqs_trigger(spec) -> dict:
             "queueURL": spec.queue_url,
             "queueLength": str(spec.per_worker),
             "activationQueueLength": "0",
-            "awsRegion": getattr(settings, "LLME_AWS_REGION", "us-west-2"),
+            "awsRegion": settings.LLME_AWS_REGION,
         },
     }
-    authentication = getattr(settings, "LLME_KEDA_TRIGGER_AUTHENTICATION", "")
+    authentication = settings.LLME_KEDA_TRIGGER_AUTHENTICATION
     if authentication:
         # The chart's TriggerAuthentication: KEDA assumes a role through AWS pod identity.
         trigger["authenticationRef"] = {"name": authentication}
@@ -93,7 +93,7 @@ def _sqs_trigger(spec) -> dict:
 def _redis_trigger(spec) -> dict:
     """KEDA reads the list's length as the endpoint's own Redis user (`endpoints/redis_acl.py`),
     whose name and password it takes from the forwarder container's env."""
-    url = urlsplit(getattr(settings, "LLME_QUEUE_REDIS_URL", "") or getattr(settings, "REDIS_URL", ""))
+    url = urlsplit(settings.LLME_QUEUE_REDIS_URL or settings.REDIS_URL)
     if not url.hostname:
         raise ValueError("async endpoints on the Redis queue backend need REDIS_URL")
     metadata = {

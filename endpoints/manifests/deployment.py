@@ -6,7 +6,6 @@ be evicted; GPU pods only land on `node-lifecycle: normal` nodes with the mapped
 label and tolerate the `nvidia.com/gpu` taint. Weights are fetched by the container's own
 command (see `endpoints.frameworks.launch`), so there is no init container.
 """
-import json
 
 from django.conf import settings
 
@@ -36,21 +35,13 @@ _LWS_DOWNWARD_API = (
 
 
 def namespace() -> str:
-    return getattr(settings, "LLME_ENDPOINT_NAMESPACE", "llm-engine")
+    return settings.LLME_ENDPOINT_NAMESPACE
 
 
 def _main_security_context() -> dict:
-    """The chart's serviceTemplate.securityContext (LLME_ENDPOINT_SECURITY_CONTEXT, a dict or its
-    JSON text); framework images often need root, so the default only forbids escalation."""
-    value = getattr(settings, "LLME_ENDPOINT_SECURITY_CONTEXT", None)
-    if isinstance(value, str):
-        value = json.loads(value) if value.strip() else None
-    return dict(value) if value else dict(DEFAULT_MAIN_SECURITY_CONTEXT)
-
-
-def _mount_infra_config() -> bool:
-    value = getattr(settings, "LLME_ENDPOINT_MOUNT_INFRA_CONFIG", False)
-    return value is True or str(value).lower() in ("true", "1", "yes")
+    """The chart's serviceTemplate.securityContext (LLME_ENDPOINT_SECURITY_CONTEXT); framework
+    images often need root, so the default (an empty setting) only forbids escalation."""
+    return dict(settings.LLME_ENDPOINT_SECURITY_CONTEXT or DEFAULT_MAIN_SECURITY_CONTEXT)
 
 
 def main_resources(spec) -> dict:
@@ -88,7 +79,7 @@ def main_container(spec, *, command=None, env=None, lws: bool = False, probe: bo
         "volumeMounts": [{"name": SHM_VOLUME, "mountPath": "/dev/shm"}],
         "securityContext": _main_security_context(),
     }
-    if _mount_infra_config():
+    if settings.LLME_ENDPOINT_MOUNT_INFRA_CONFIG:
         container["volumeMounts"].append({"name": INFRA_CONFIG_VOLUME, "mountPath": INFRA_CONFIG_PATH, "readOnly": True})
     if probe:
         container["readinessProbe"] = {
@@ -109,9 +100,8 @@ def pod_spec(spec, containers: list[dict], *, config_map: str | None) -> dict:
     ]
     if config_map:
         volumes.append({"name": forwarder.CONFIG_VOLUME, "configMap": {"name": config_map}})
-    if _mount_infra_config():
-        infra_config = getattr(settings, "LLME_INFRA_CONFIG_MAP", "") or "llm-engine-infra-config"
-        volumes.append({"name": INFRA_CONFIG_VOLUME, "configMap": {"name": infra_config}})
+    if settings.LLME_ENDPOINT_MOUNT_INFRA_CONFIG:
+        volumes.append({"name": INFRA_CONFIG_VOLUME, "configMap": {"name": settings.LLME_INFRA_CONFIG_MAP}})
     pod = {
         "containers": containers,
         "volumes": volumes,
@@ -123,11 +113,11 @@ def pod_spec(spec, containers: list[dict], *, config_map: str | None) -> dict:
         "enableServiceLinks": False,
         "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
     }
-    account = spec.service_account_name or getattr(settings, "LLME_ENDPOINT_SERVICE_ACCOUNT", None)
+    account = spec.service_account_name or settings.LLME_ENDPOINT_SERVICE_ACCOUNT
     if account:
         pod["serviceAccountName"] = account
     if spec.high_priority:
-        pod["priorityClassName"] = getattr(settings, "LLME_HIGH_PRIORITY_CLASS", "") or HIGH_PRIORITY_CLASS
+        pod["priorityClassName"] = settings.LLME_HIGH_PRIORITY_CLASS
     if spec.gpus > 0:
         pod["nodeSelector"] = scheduling.gpu_node_selector(spec.gpu_type)
         pod["tolerations"] = [dict(scheduling.GPU_TOLERATION)]

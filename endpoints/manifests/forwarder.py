@@ -29,7 +29,7 @@ FORWARDER_RESOURCES = {
 
 
 def queue_backend(spec) -> str:
-    return spec.queue_backend or getattr(settings, "LLME_QUEUE_BACKEND", "sqs")
+    return spec.queue_backend or settings.LLME_QUEUE_BACKEND
 
 
 def config_map_name(spec) -> str:
@@ -91,7 +91,7 @@ def secret_values(spec) -> dict:
     if not spec.is_async or not urls:
         return {}
     values = {"REDIS_URL": redis_acl.endpoint_url(urls[0], spec.id)}
-    queue_url = getattr(settings, "LLME_QUEUE_REDIS_URL", "")
+    queue_url = settings.LLME_QUEUE_REDIS_URL
     if backend == "redis" and queue_url in urls[1:]:
         values["LLME_QUEUE_REDIS_URL"] = redis_acl.endpoint_url(queue_url, spec.id)
     if backend == "redis":
@@ -150,18 +150,18 @@ def forwarder_env(spec) -> list[dict]:
     ]
     if not spec.is_async:
         return env
-    region = getattr(settings, "LLME_AWS_REGION", "us-west-2")
+    region = settings.LLME_AWS_REGION
     env += [{"name": "AWS_REGION", "value": region}, {"name": "AWS_DEFAULT_REGION", "value": region}]
     # Async results are stored in Redis whatever the queue backend; KEDA's redis trigger reads
     # the endpoint user's name and password from this container's env. All from the Secret.
     for name in secret_values(spec):
         env.append({"name": name, "valueFrom": {"secretKeyRef": {"name": endpoint_secret_name(spec.id), "key": name}}})
-    bucket = getattr(settings, "LLME_S3_BUCKET", "")
+    bucket = settings.LLME_S3_BUCKET
     if bucket:
         # Results above the inline limit go to S3 (async-results/<task id>.json).
         env.append({"name": "LLME_S3_BUCKET", "value": bucket})
         env.append({"name": "LLME_ASYNC_RESULT_INLINE_MAX_BYTES",
-                    "value": str(getattr(settings, "LLME_ASYNC_RESULT_INLINE_MAX_BYTES", 262144))})
+                    "value": str(settings.LLME_ASYNC_RESULT_INLINE_MAX_BYTES)})
     return env
 
 
@@ -169,7 +169,7 @@ def forwarder_container(spec) -> dict:
     """The sidecar: port 5000, ready (`/readyz`) only once the model answers its health route."""
     return {
         "name": "http-forwarder",
-        "image": getattr(settings, "LLME_FORWARDER_IMAGE", "llm-engine:latest"),
+        "image": settings.LLME_FORWARDER_IMAGE,
         "imagePullPolicy": "IfNotPresent",
         "command": ["python", "-m", "endpoints.forwarder"],
         "args": forwarder_args(spec),

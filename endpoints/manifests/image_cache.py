@@ -15,7 +15,7 @@ MAX_IMAGES = 100
 
 def image_cache_namespace() -> str:
     """The chart keeps image caches in its release namespace (LLME_IMAGE_CACHE_NAMESPACE)."""
-    return getattr(settings, "LLME_IMAGE_CACHE_NAMESPACE", "") or namespace()
+    return settings.LLME_IMAGE_CACHE_NAMESPACE or namespace()
 
 
 def image_cache_containers(images: list[str]) -> list[dict]:

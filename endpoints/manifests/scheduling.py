@@ -8,7 +8,7 @@ GPU_TOLERATION = {"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedu
 
 def accelerator_label(gpu_type: str) -> str:
     """The node label value for `gpu_type`; ValueError naming the setting when none is mapped."""
-    mapping = getattr(settings, "LLME_GPU_NODE_LABELS", {})
+    mapping = settings.LLME_GPU_NODE_LABELS
     if gpu_type not in mapping:
         known = ", ".join(sorted(mapping)) or "none"
         raise ValueError(

@@ -35,7 +35,7 @@ _STORAGE_ENV = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3")
 
 def runner_image() -> str:
     """The llm-engine image (the one every control-plane process and the forwarder run)."""
-    return getattr(settings, "LLME_BATCH_RUNNER_IMAGE", "") or settings.LLME_FORWARDER_IMAGE
+    return settings.LLME_BATCH_RUNNER_IMAGE or settings.LLME_FORWARDER_IMAGE
 
 
 def state_location(output_data_path: str) -> str:
@@ -45,10 +45,10 @@ def state_location(output_data_path: str) -> str:
 
 
 def batch_image(version: int) -> str:
-    repository = getattr(settings, "LLME_BATCH_INFERENCE_REPOSITORY", "") or framework_repository("vllm")
-    tag = getattr(settings, "LLME_VLLM_BATCH_TAG", "") or settings.LLME_FRAMEWORK_LATEST_TAGS.get("vllm", "latest")
+    repository = settings.LLME_BATCH_INFERENCE_REPOSITORY or framework_repository("vllm")
+    tag = settings.LLME_VLLM_BATCH_TAG or settings.LLME_FRAMEWORK_LATEST_TAGS.get("vllm", "latest")
     if version == 2:
-        tag = getattr(settings, "LLME_VLLM_BATCH_V2_TAG", "") or tag
+        tag = settings.LLME_VLLM_BATCH_V2_TAG or tag
     return full_image(repository, tag)
 
 

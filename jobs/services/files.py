@@ -16,7 +16,7 @@ class PayloadTooLarge(DomainError):
 
 
 def max_upload_bytes() -> int:
-    return int(getattr(settings, "LLME_MAX_UPLOAD_BYTES", 512 * 1024 * 1024))
+    return settings.LLME_MAX_UPLOAD_BYTES
 
 
 def too_large(size: int) -> PayloadTooLarge:

@@ -33,7 +33,7 @@ MODEL_NOT_FOUND = "The requested fine-tuned model could not be found."
 
 
 def fine_tune_quota() -> int:
-    return int(getattr(settings, "LLME_FINE_TUNE_QUOTA", 5))
+    return settings.LLME_FINE_TUNE_QUOTA
 
 
 def fine_tuned_model_name(base_model: str, suffix: str | None, now=None) -> str:

@@ -38,9 +38,9 @@ def client(service: str, region: str | None = None):
         if key not in _clients:
             config = botocore.config.Config(
                 region_name=region,
-                connect_timeout=float(getattr(settings, "LLME_AWS_CONNECT_TIMEOUT_SECONDS", 5)),
-                read_timeout=float(getattr(settings, "LLME_AWS_READ_TIMEOUT_SECONDS", 30)),
-                retries={"mode": "standard", "max_attempts": int(getattr(settings, "LLME_AWS_MAX_ATTEMPTS", 3))},
+                connect_timeout=settings.LLME_AWS_CONNECT_TIMEOUT_SECONDS,
+                read_timeout=settings.LLME_AWS_READ_TIMEOUT_SECONDS,
+                retries={"mode": "standard", "max_attempts": settings.LLME_AWS_MAX_ATTEMPTS},
                 # Presigned S3 URLs must be SigV4: regions opened since 2014 reject SigV2.
                 signature_version="s3v4" if service == "s3" else None,
             )

@@ -112,8 +112,8 @@ def _tune(configuration: k8s_client.Configuration) -> k8s_client.Configuration:
 def _timeout() -> tuple[float, float]:
     """(connect, read) seconds for each API call."""
     return (
-        float(getattr(settings, "LLME_K8S_CONNECT_TIMEOUT_SECONDS", 5)),
-        float(getattr(settings, "LLME_K8S_READ_TIMEOUT_SECONDS", 30)),
+        settings.LLME_K8S_CONNECT_TIMEOUT_SECONDS,
+        settings.LLME_K8S_READ_TIMEOUT_SECONDS,
     )
 
 
@@ -283,7 +283,7 @@ class KubeClient:
 
     def _resources(self, api_version: str) -> dict[str, tuple[str, bool]] | None:
         """kind -> (plural, namespaced) served under `api_version`; None when not served."""
-        ttl = float(getattr(settings, "LLME_K8S_DISCOVERY_CACHE_SECONDS", 30))
+        ttl = settings.LLME_K8S_DISCOVERY_CACHE_SECONDS
         with self._discovery_lock:
             cached = self._discovery.get(api_version)
             if cached and time.monotonic() - cached[0] < ttl:

@@ -134,9 +134,9 @@ class SqsQueues:
     def ensure_queue(self, endpoint_id, endpoint_name, owner, visibility_timeout) -> str:
         name = endpoint_queue_name(endpoint_id)
         values = self._template_values(name, endpoint_id=endpoint_id, endpoint_name=endpoint_name, owner=owner)
-        policy = render_template(getattr(settings, "LLME_SQS_POLICY_TEMPLATE", "") or DEFAULT_POLICY_TEMPLATE,
+        policy = render_template(settings.LLME_SQS_POLICY_TEMPLATE or DEFAULT_POLICY_TEMPLATE,
                                  values, "LLME_SQS_POLICY_TEMPLATE")
-        tags = render_template(getattr(settings, "LLME_SQS_TAGS_TEMPLATE", "") or DEFAULT_TAGS_TEMPLATE,
+        tags = render_template(settings.LLME_SQS_TAGS_TEMPLATE or DEFAULT_TAGS_TEMPLATE,
                                values, "LLME_SQS_TAGS_TEMPLATE")
         tags = {str(key): str(value) for key, value in tags.items()}
         attributes = {"VisibilityTimeout": str(visibility_timeout), "Policy": json.dumps(policy)}
@@ -396,7 +396,7 @@ class RedisQueues:
         return name
 
     def _redis(self) -> redis.Redis:
-        url = getattr(settings, "LLME_QUEUE_REDIS_URL", "") or settings.REDIS_URL
+        url = settings.LLME_QUEUE_REDIS_URL or settings.REDIS_URL
         if not url:
             raise InfraError("LLME_QUEUE_BACKEND=redis needs REDIS_URL (or LLME_QUEUE_REDIS_URL) "
                              "to be set", transient=False)

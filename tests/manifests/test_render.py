@@ -326,8 +326,8 @@ def test_keda_scaled_objects_pass_kedas_crd_schema():
 
 
 def test_chart_service_template_settings_shape_the_main_container(settings):
-    settings.LLME_ENDPOINT_SECURITY_CONTEXT = '{"capabilities": {"drop": ["NET_RAW"]}}'
-    settings.LLME_ENDPOINT_MOUNT_INFRA_CONFIG = "true"
+    settings.LLME_ENDPOINT_SECURITY_CONTEXT = {"capabilities": {"drop": ["NET_RAW"]}}
+    settings.LLME_ENDPOINT_MOUNT_INFRA_CONFIG = True
     settings.LLME_ENDPOINT_SERVICE_ACCOUNT = "llm-engine-endpoints"
     deployment = by_kind(render_endpoint(guide_llama_7b_spec(), keda_available=True, lws_available=False))["Deployment"]
     pod = deployment["spec"]["template"]["spec"]

@@ -13,7 +13,7 @@ class Command(BaseCommand):
             "and triggers.")
 
     def add_arguments(self, parser):
-        parser.add_argument("--interval", type=float, default=getattr(settings, "LLME_CACHER_INTERVAL_SECONDS", 10.0))
+        parser.add_argument("--interval", type=float, default=settings.LLME_CACHER_INTERVAL_SECONDS)
         parser.add_argument("--once", action="store_true", help="run one pass and exit")
         parser.add_argument("--ready-file", default="/tmp/llme-cacher-ready", help="touched after the first good pass")
 
