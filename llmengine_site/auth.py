@@ -24,6 +24,7 @@ from django.core.cache import cache
 from django.utils import timezone
 from rest_framework import authentication, exceptions, permissions
 
+from llmengine_site.errors import AUTH_FAILED, NOT_AUTHENTICATED, expected_credentials
 from llmengine_site.models import ApiKey, hash_key
 from llmengine_site.transient import best_effort, log_skipped
 
@@ -70,20 +71,6 @@ def credential_from_header(header: str) -> str | None:
         username, _, _password = decoded.partition(":")
         return username
     return None
-
-
-AUTH_FAILED = "Could not authenticate user"
-NOT_AUTHENTICATED = "No authentication was passed in"
-
-
-def expected_credentials() -> str:
-    """What this gateway expects, in the words a 401 uses."""
-    if settings.LLME_AUTH_MODE == "trust-username":
-        return ("this gateway runs in trust-username mode: the HTTP Basic username (e.g. `-u test-user-id:`) "
-                "or the Bearer token is your user id (1 to 255 characters); the password is ignored")
-    return ("this gateway runs in api-key mode: send an API key (issued in the console or by "
-            "`manage.py create_api_key`) as the HTTP Basic username (`-u <key>:`, password empty) "
-            "or as a Bearer token (`Authorization: Bearer <key>`)")
 
 
 def _basic_parts(header: str) -> tuple[str, str] | None:

@@ -8,6 +8,7 @@ import logging
 import uuid
 from datetime import datetime, timezone
 
+from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -15,6 +16,20 @@ from rest_framework.response import Response
 from llmengine_site.input_guard import BodyRefused, refused_body_detail
 
 logger = logging.getLogger(__name__)
+
+AUTH_FAILED = "Could not authenticate user"
+NOT_AUTHENTICATED = "No authentication was passed in"
+
+
+def expected_credentials() -> str:
+    """What this gateway expects, in the words a 401 uses (docs/security.md). Settings are read
+    when an answer needs them: the batch runner imports this module without Django."""
+    if settings.LLME_AUTH_MODE == "trust-username":
+        return ("this gateway runs in trust-username mode: the HTTP Basic username (e.g. `-u test-user-id:`) "
+                "or the Bearer token is your user id (1 to 255 characters); the password is ignored")
+    return ("this gateway runs in api-key mode: send an API key (issued in the console or by "
+            "`manage.py create_api_key`) as the HTTP Basic username (`-u <key>:`, password empty) "
+            "or as a Bearer token (`Authorization: Bearer <key>`)")
 
 
 class DomainError(Exception):
@@ -155,15 +170,9 @@ def error_answer(exc) -> tuple[int, object, dict | None] | None:
         return exc.status_code, {"detail": exc.detail}, exc.headers
     if isinstance(exc, RequestShapeError):
         return 422, {"detail": exc.errors}, None
-    # llmengine_site.auth imports models, which need Django's apps loaded; the batch runner
-    # imports this module without Django, so auth is imported only when an answer needs it.
     if isinstance(exc, exceptions.NotAuthenticated):
-        from llmengine_site.auth import NOT_AUTHENTICATED, expected_credentials
-
         return 401, {"detail": f"{NOT_AUTHENTICATED}: {expected_credentials()}"}, {"WWW-Authenticate": "Bearer"}
     if isinstance(exc, exceptions.AuthenticationFailed):
-        from llmengine_site.auth import AUTH_FAILED, expected_credentials
-
         detail = str(exc.detail)
         detail = detail if detail.startswith(AUTH_FAILED) else f"{AUTH_FAILED}: {expected_credentials()}"
         return 401, {"detail": detail}, {"WWW-Authenticate": "Basic"}
