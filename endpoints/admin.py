@@ -6,6 +6,7 @@ its actions call the services the API calls. Who may run them:
 - `endpoints.delete_modelendpoint` ("teardown"): delete (the builder removes the resources).
 Domain and infrastructure errors are shown as messages, never as a server error.
 """
+import yaml
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
@@ -18,7 +19,9 @@ from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
 from endpoints import admin_queries, infra_state, services
+from endpoints.builder import endpoint_spec, preview_queue_url
 from endpoints.choices import EndpointStatus, EndpointType
+from endpoints.manifests import render_endpoint
 from endpoints.models import EndpointEvent, ModelBundle, ModelEndpoint, ModelRepository, RecommendedHardware
 from endpoints.resources import validate_resources
 from llmengine_site.auth import Caller
@@ -47,11 +50,6 @@ def rendered_manifests(endpoint: ModelEndpoint) -> tuple[str, str]:
     """(YAML of every object the builder would apply, error text). The cluster's optional CRDs
     are assumed as in the chart (KEDA yes, LWS no); the page says so. Secret values show as
     "set"."""
-    import yaml
-
-    from endpoints.builder import endpoint_spec, preview_queue_url
-    from endpoints.manifests import render_endpoint
-
     try:
         spec = endpoint_spec(endpoint, preview_queue_url(endpoint, look_up=False))  # no AWS call per page
         objects = render_endpoint(spec, keda_available=True, lws_available=False)

@@ -34,6 +34,8 @@ import time
 import redis
 from django.conf import settings
 
+from llmengine_site.infra import aws
+
 TASK_KEY = "llme:task:{task_id}"
 RESULT_KEY = "llme:result:{endpoint_id}:{task_id}"
 RESULTS_PREFIX = "async-results/"
@@ -181,8 +183,6 @@ class S3ResultStore:
         return cls(bucket) if bucket else None
 
     def put(self, task_id: str, data: bytes) -> str:
-        from llmengine_site.infra import aws
-
         key = f"{RESULTS_PREFIX}{task_id}.json"
         try:
             aws.client("s3").put_object(Bucket=self.bucket, Key=key, Body=data, ContentType="application/json")
@@ -191,8 +191,6 @@ class S3ResultStore:
         return f"s3://{self.bucket}/{key}"
 
     def get(self, location: str) -> bytes | None:
-        from llmengine_site.infra import aws
-
         bucket, _, key = location.removeprefix("s3://").partition("/")
         try:
             return aws.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()

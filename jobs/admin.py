@@ -17,6 +17,8 @@ from django.utils.html import format_html, format_html_join
 from django.utils.timesince import timesince
 from django.views.decorators.http import require_POST
 
+from endpoints.admin import endpoint_link
+from endpoints.models import ModelEndpoint
 from jobs import events, storage
 from jobs.choices import ACTIVE_STATUSES, JobKind, JobStatus
 from jobs.models import BatchJob, DockerImageBatchJobBundle, File, FineTune, FineTuneTemplate, JobEvent, Trigger
@@ -255,8 +257,6 @@ class FineTuneAdmin(JobActions, NoBulkDelete, ViewOnlyPage, admin.ModelAdmin):
 
     def get_changelist_instance(self, request):
         """The endpoints the page's fine-tunes produced, in one query."""
-        from endpoints.models import ModelEndpoint
-
         changelist = super().get_changelist_instance(request)
         changelist.result_list = list(changelist.result_list)
         ids = {job.served_endpoint_id for job in changelist.result_list if job.served_endpoint_id}
@@ -276,9 +276,6 @@ class FineTuneAdmin(JobActions, NoBulkDelete, ViewOnlyPage, admin.ModelAdmin):
     @admin.display(description="endpoint")
     def endpoint(self, obj):
         """The endpoint serving the result: a link, or why there is none."""
-        from endpoints.admin import endpoint_link
-        from endpoints.models import ModelEndpoint
-
         if obj.served_endpoint_id == "-":
             return "could not be created (see the reason)"
         if not obj.served_endpoint_id:

@@ -14,6 +14,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from jobs import events, manifests
+from jobs.batch_runner import checkpoint, locations
 from jobs.choices import ACTIVE_STATUSES, TERMINAL_STATUSES, JobKind, JobStatus
 from jobs.converge import job_reap, job_sync, trigger_sync
 from jobs.models import BatchJob, Trigger
@@ -95,8 +96,6 @@ def _observe(job: BatchJob, job_object: dict | None, kube: KubeClient, summary: 
 
 def _batch_progress(job: BatchJob, summary: JobsSummary) -> dict | None:
     """Copy the batch runner's progress (num_completed / total, from storage) onto the row."""
-    from jobs.batch_runner import checkpoint, locations
-
     state = (job.job_config or {}).get("state_location")
     if not state:
         return None

@@ -11,6 +11,7 @@ import sys
 import uvicorn
 
 from endpoints.forwarder.config import ConfigFile, Options, Settings, parse_args
+from llmengine_site.names import endpoint_id_from_queue_name, endpoint_queue_name
 
 log = logging.getLogger("endpoints.forwarder")
 
@@ -33,7 +34,7 @@ def configure_environment(options: Options) -> None:
 def build_app(options: Options):
     settings = Settings(options, ConfigFile(options.config_path))
     if options.mode == "http":
-        from endpoints.forwarder.http_proxy import HttpProxy
+        from endpoints.forwarder.http_proxy import HttpProxy  # each mode loads only its own modules
 
         return HttpProxy(settings)
     return build_queue_worker(settings)
@@ -43,8 +44,8 @@ def build_queue_worker(settings: Settings):
     import redis
     from django.conf import settings as django_settings
 
+    # Queue mode's modules read Django settings: loaded after configure_environment has set them.
     from endpoints.forwarder.queue_worker import QueueWorker
-    from llmengine_site.names import endpoint_id_from_queue_name, endpoint_queue_name
 
     options = settings.options
     endpoint_id = (endpoint_id_from_queue_name(options.queue_name) or os.environ.get("LLME_ENDPOINT_ID")

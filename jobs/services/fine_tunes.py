@@ -13,6 +13,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from endpoints.images import full_image
+from endpoints.models import ModelEndpoint
+from endpoints.services import llm_endpoint_create
 from jobs import datasets, selectors, storage
 from jobs.choices import ACTIVE_STATUSES, JobKind, JobStatus
 from jobs.models import BatchJob, FineTuneTemplate, JobEvent
@@ -145,9 +147,6 @@ def fine_tune_serve(job: BatchJob) -> str:
     """Create the LLM endpoint `<fine_tuned_model>` over the job's output (idempotent: an
     existing endpoint of that name and owner is adopted). Returns the endpoint id, or '' and
     records why on the job when the endpoint cannot be created."""
-    from endpoints.models import ModelEndpoint
-    from endpoints.services import llm_endpoint_create
-
     existing = ModelEndpoint.objects.filter(is_llm=True, name=job.fine_tuned_model, owner=job.owner).first()
     if existing is None:
         template = job.template
@@ -174,8 +173,6 @@ def fine_tune_serve(job: BatchJob) -> str:
 def fine_tuned_weights_urls(caller: Caller, model_name: str) -> dict[str, str]:
     """Presigned URLs of the weights of the caller's fine-tuned model (or LLM endpoint with a
     checkpoint) `model_name`. 404 when there is no such model or no weights under it."""
-    from endpoints.models import ModelEndpoint
-
     endpoints = list(ModelEndpoint.objects.filter(is_llm=True, name=model_name, owner=caller.team_id)[:2])
     location = endpoints[0].checkpoint_path if len(endpoints) == 1 else None
     if not location:
