@@ -9,7 +9,6 @@ problems) and nothing else. Queue names come from `names.endpoint_queue_name`.
 """
 import contextlib
 import json
-import string
 import threading
 import time
 import uuid
@@ -19,27 +18,12 @@ import botocore.exceptions
 import redis
 from django.conf import settings
 
-from llmengine_site.infra import aws
 from llmengine_site.errors import InfraError
+from llmengine_site.infra import aws
+from llmengine_site.infra.sqs_templates import DEFAULT_POLICY_TEMPLATE, DEFAULT_TAGS_TEMPLATE, render_template
 from llmengine_site.names import ENDPOINT_PREFIX, endpoint_queue_name, redis_queue_key
 
 DEFAULT_VISIBILITY_TIMEOUT_SECONDS = 43200  # 12 h, as upstream: long generations must not reappear
-DEFAULT_POLICY_TEMPLATE = json.dumps({
-    "Version": "2012-10-17",
-    "Id": "${queue_name}-policy",
-    "Statement": [{
-        "Sid": "AccountOwnsQueue",
-        "Effect": "Allow",
-        "Principal": {"AWS": "arn:aws:iam::${account_id}:root"},
-        "Action": "sqs:*",
-        "Resource": "${queue_arn}",
-    }],
-})
-DEFAULT_TAGS_TEMPLATE = json.dumps({
-    "llm-engine-endpoint-id": "${endpoint_id}",
-    "llm-engine-endpoint-name": "${endpoint_name}",
-    "llm-engine-owner": "${owner}",
-})
 MISSING_QUEUE_CODES = {"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"}
 # SQS refuses to recreate a name for 60 s after deleting it; waiting fixes that.
 TRANSIENT_QUEUE_CODES = {"AWS.SimpleQueueService.QueueDeletedRecently", "QueueDeletedRecently"}
@@ -111,17 +95,6 @@ def _now() -> float:
 
 def _backend():
     return SQS if settings.LLME_QUEUE_BACKEND == "sqs" else REDIS
-
-
-def render_template(template, values: dict[str, str], setting: str):
-    """Substitute `${name}` placeholders in a JSON template (string or parsed); values are
-    JSON-escaped so a quote in an endpoint name cannot break the document."""
-    text = template if isinstance(template, str) else json.dumps(template)
-    escaped = {key: json.dumps(str(value))[1:-1] for key, value in values.items()}
-    try:
-        return json.loads(string.Template(text).safe_substitute(escaped))
-    except ValueError as error:
-        raise InfraError(f"{setting} is not valid JSON: {error}", transient=False) from error
 
 
 # ----------------------------------------------------------------------------- SQS
