@@ -146,6 +146,29 @@ def test_no_import_cycle_between_project_modules():
     assert not cycles, "import cycles:\n" + "\n".join(details)
 
 
+CONVERGE_AND_STATUS = ("endpoints.builder", "endpoints.status", "jobs.converge", "jobs.status")
+UPPER_LAYERS = ("services", "tasks", "api", "admin", "selectors", "reconciler", "management")
+
+
+def test_converge_steps_and_status_recording_import_no_upper_layer():
+    upward = [f"{edge.module}:{edge.line} imports {edge.target}" for edge in IMPORTS
+              if edge.module in CONVERGE_AND_STATUS and edge.target.split(".")[0] in ("endpoints", "jobs")
+              and set(edge.target.split(".")[1:]) & set(UPPER_LAYERS)]
+    assert not upward, "services -> actors -> converge -> status runs one way:\n" + "\n".join(upward)
+
+
+def test_names_and_labels_are_pure():
+    loaded = [f"{edge.module}:{edge.line} imports {edge.target}" for edge in IMPORTS
+              if edge.module in ("llmengine_site.names", "llmengine_site.labels")]
+    assert not loaded
+    for module in ("llmengine_site.names", "llmengine_site.labels"):
+        imported = {alias.name.split(".")[0] for node in ast.walk(TREES[module]) if isinstance(node, ast.Import)
+                    for alias in node.names}
+        imported |= {node.module.split(".")[0] for node in ast.walk(TREES[module])
+                     if isinstance(node, ast.ImportFrom) and node.module}
+        assert imported <= {"hashlib", "re"}, f"{module} imports {sorted(imported)}"
+
+
 def test_a_project_module_is_imported_inside_a_function_only_with_a_comment_saying_why():
     hidden = [f"{edge.module}:{edge.line} imports {edge.target}" for edge in IMPORTS
               if edge.in_function and not edge.commented]
