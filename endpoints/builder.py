@@ -128,10 +128,30 @@ def apply_endpoint(kube: KubeClient, endpoint: ModelEndpoint) -> list[dict]:
         )
         redis_acl.ensure_user(endpoint.id, settings.LLME_QUEUE_BACKEND)  # before pods use it
     objects = render_for_cluster(kube, endpoint, queue_url)
+    record = applied_record(objects)
+    previous = endpoint.applied_objects or {}
+    if not record.keys() <= previous.keys():
+        # Recorded before applying, so a build that dies half-way leaves a record that still
+        # names every object it may have created; the next build deletes from it.
+        ModelEndpoint.objects.filter(pk=endpoint.id).update(applied_objects={**previous, **record})
+        endpoint.applied_objects = {**previous, **record}
     for obj in objects:
         kube.apply(obj)
-    _delete_unlisted(kube, endpoint.id, {(obj["kind"], obj["metadata"]["name"]) for obj in objects})
+    keep = {(obj["kind"], obj["metadata"]["name"]) for obj in objects}
+    if previous or (endpoint.spec_version == 1 and endpoint.synced_version == 0):
+        _delete_recorded(kube, previous, keep)  # no list calls (docs/operations.md#pruning-and-drift-repair)
+    else:
+        _delete_unlisted(kube, endpoint.id, keep)  # built before builds kept a record
     return objects
+
+
+def _delete_recorded(kube: KubeClient, recorded: dict[str, str], keep: set[tuple[str, str]]) -> None:
+    """Delete the objects a build recorded (`applied_objects`) that are not in `keep`."""
+    api_versions = {kind: api_version for api_version, kind in endpoint_object_kinds()}
+    for key in recorded:
+        kind, _, name = key.partition("/")
+        if (kind, name) not in keep and kind in api_versions:
+            kube.delete(api_versions[kind], kind, name, settings.LLME_ENDPOINT_NAMESPACE)
 
 
 def applied_record(objects: list[dict]) -> dict[str, str]:

@@ -24,7 +24,7 @@ from endpoints.builder import applied_record, apply_endpoint
 from endpoints.manifests.render import endpoint_object_kinds
 from endpoints.models import EndpointEvent, ModelEndpoint
 from endpoints.observe import observe_endpoints
-from endpoints.status import endpoint_record_status
+from endpoints.status import endpoint_record_statuses
 from endpoints.tasks import sync_endpoint
 from llmengine_site.infra import InfraError, queues
 from llmengine_site.infra.kube import KubeClient
@@ -140,11 +140,14 @@ def refresh_states(kube: KubeClient, endpoints: list[ModelEndpoint], snapshot: S
 
 
 def update_statuses(endpoints: list[ModelEndpoint], states: dict[str, dict], summary: Summary) -> None:
+    """Every status the cluster supports, recorded in bulk (a constant number of queries)."""
+    moves = {}
     for endpoint in endpoints:
         target = observed_status(endpoint, states.get(endpoint.id))
         if target and target != (endpoint.status, endpoint.status_reason):
-            if endpoint_record_status(endpoint.id, endpoint.spec_version, *target):
-                summary.status_changes.append(f"{endpoint.name}: {endpoint.status} → {target[0]}")
+            moves[endpoint.id] = (endpoint.spec_version, *target)
+    for name, old, new in endpoint_record_statuses(moves):
+        summary.status_changes.append(f"{name}: {old} → {new}")
 
 
 def resend_stuck(endpoints: list[ModelEndpoint], summary: Summary, now=None) -> None:
@@ -202,25 +205,28 @@ def prune_orphans(kube: KubeClient, *, dry_run: bool = False, summary: Summary |
         return summary.pruned
     grace_cutoff = timezone.now() - timedelta(seconds=float(settings.LLME_PRUNE_GRACE_SECONDS))
     for endpoint_id in sorted(candidates):
+        old, young = [], []
+        for entry in by_endpoint.get(endpoint_id, []):
+            created = _created_at(entry[2])
+            (young if created is not None and created > grace_cutoff else old).append(entry)
+        if young:
+            logger.debug("prune spares %d object(s) of %s: younger than %ss", len(young), endpoint_id,
+                         settings.LLME_PRUNE_GRACE_SECONDS)
+        if not old and endpoint_id not in queue_ids:
+            continue
         # One writer per endpoint (docs/operations.md#one-writer-per-endpoint): an endpoint being
         # built or torn down right now is left to that writer and looked at again next pass.
         with endpoint_lock(endpoint_id, blocking=False) as taken:
             if not taken or ModelEndpoint.objects.filter(pk=endpoint_id).exists():
                 continue  # being written, or created after the first read: it is live
-            _prune_endpoint(kube, endpoint_id, by_endpoint.get(endpoint_id, []), queue_ids.get(endpoint_id),
-                            grace_cutoff, dry_run, summary)
+            _prune_endpoint(kube, endpoint_id, old, queue_ids.get(endpoint_id), dry_run, summary)
     return summary.pruned
 
 
 def _prune_endpoint(kube: KubeClient, endpoint_id: str, objects: list[tuple[str, str, dict]], queue_name: str | None,
-                    grace_cutoff: datetime, dry_run: bool, summary: Summary) -> None:
+                    dry_run: bool, summary: Summary) -> None:
     namespace = settings.LLME_ENDPOINT_NAMESPACE
     for api_version, kind, obj in objects:
-        created = _created_at(obj)
-        if created is not None and created > grace_cutoff:
-            logger.info("prune spares %s/%s: younger than %ss", kind, obj["metadata"]["name"],
-                        settings.LLME_PRUNE_GRACE_SECONDS)
-            continue
         summary.pruned.append(f"{kind}/{obj['metadata']['name']}")
         if not dry_run:
             kube.delete(api_version, kind, obj["metadata"]["name"], namespace)

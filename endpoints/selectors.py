@@ -7,11 +7,13 @@ from endpoints.models import ModelBundle, ModelEndpoint
 from llmengine_site.auth import Caller
 from llmengine_site.errors import Forbidden, ObjectNotFound
 
-_ORDERING = {OrderBy.NEWEST: ("-created_at",), OrderBy.OLDEST: ("created_at",), OrderBy.ALPHABETICAL: ("name",)}
+# The id breaks ties, so pages of a list (docs/wire-contract.md#pagination) never overlap.
+_ORDERING = {OrderBy.NEWEST: ("-created_at", "id"), OrderBy.OLDEST: ("created_at", "id"),
+             OrderBy.ALPHABETICAL: ("name", "id")}
 
 
 def _ordered(queryset: QuerySet, order_by: str | None) -> QuerySet:
-    return queryset.order_by(*_ORDERING.get(order_by, ("-created_at",)))
+    return queryset.order_by(*_ORDERING.get(order_by, _ORDERING[OrderBy.NEWEST]))
 
 
 def llm_endpoints_visible_to(caller: Caller, *, name: str | None = None, order_by: str | None = None) -> QuerySet:

@@ -36,3 +36,34 @@ def endpoint_record_status(endpoint_id: str, spec_version: int | None, new_statu
 def record_event(endpoint: ModelEndpoint, old_status: str, reason: str) -> None:
     """An event for a move the caller has just written (the row holds the new status)."""
     EndpointEvent.objects.create(endpoint=endpoint, old_status=old_status, new_status=endpoint.status, reason=reason)
+
+
+def endpoint_record_statuses(moves: dict[str, tuple[int, str, str]]) -> list[tuple[str, str, str]]:
+    """Many moves at once, as `endpoint_record_status` does each: `moves` maps an endpoint id to
+    (spec_version it must still be at, new status, reason). A constant number of queries however
+    many endpoints move (one locking read, one UPDATE, one INSERT of events). Returns
+    (name, old status, new status) of the moves made."""
+    if not moves:
+        return []
+    made, rows, events = [], [], []
+    now = timezone.now()
+    with transaction.atomic():
+        locked = ModelEndpoint.objects.select_for_update().filter(pk__in=list(moves)).only(
+            "id", "name", "status", "status_reason", "spec_version")
+        for row in locked:
+            version, new_status, reason = moves[row.id]
+            if row.spec_version != version or (row.status, row.status_reason) == (new_status, reason):
+                continue
+            events.append(EndpointEvent(endpoint_id=row.id, old_status=row.status, new_status=new_status, reason=reason))
+            made.append((row.id, row.name, row.status, new_status))
+            row.status, row.status_reason, row.last_updated_at = new_status, reason, now
+            rows.append(row)
+        ModelEndpoint.objects.bulk_update(rows, ["status", "status_reason", "last_updated_at"])
+        EndpointEvent.objects.bulk_create(events)
+
+    def forget_all(made=made):  # the gateway answers by the new statuses
+        for endpoint_id, name, _, _ in made:
+            forget(endpoint_id, name)
+
+    on_commit_best_effort("route cache invalidation", forget_all)
+    return [(name, old, new) for _, name, old, new in made]

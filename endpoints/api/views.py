@@ -2,7 +2,9 @@
 docs/wire-contract.md#generic-model-endpoints, docs/wire-contract.md#model-bundles).
 
 Thin: parse, call a service or selector, render. Every success is a 200 with JSON."""
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+import orjson
+from django.http import HttpResponse
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers as drf_serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -17,8 +19,18 @@ from endpoints.api.endpoint_serializers import (
     framework_args_from,
 )
 from endpoints.api.fields import strip_nulls
-from endpoints.api.presenters import bundle_v1_body, bundle_v2_body, endpoint_body, llm_endpoint_body
-from endpoints.infra_state import read_state, read_states
+from endpoints.api.presenters import (
+    BUNDLE_NAME,
+    ENDPOINT_COLUMNS,
+    LLM_COLUMNS,
+    bundle_v1_body,
+    bundle_v2_body,
+    endpoint_body,
+    endpoint_body_from_values,
+    llm_endpoint_body,
+    llm_endpoint_body_from_values,
+)
+from endpoints.infra_state import read_state, read_summaries
 from llmengine_site.errors import InvalidRequest
 
 
@@ -35,18 +47,59 @@ def _order_by(request) -> str | None:
     return order_by
 
 
-def _listed(queryset, render) -> Response:
-    """`{"model_endpoints": [...]}` with observed state fetched in one cache round trip."""
-    endpoints = list(queryset)
-    states = read_states([endpoint.id for endpoint in endpoints])
-    return Response({"model_endpoints": [render(endpoint, states.get(endpoint.id)) for endpoint in endpoints]})
+MAX_PAGE = 1000
+MAX_OFFSET = 2**31 - 1
+
+
+def _digits(text: str) -> bool:
+    return text.isascii() and text.isdigit() and len(text) <= 10
+PAGE_PARAMETERS = [
+    OpenApiParameter("limit", int, description=f"optional page size (1 to {MAX_PAGE}); without it the full list"),
+    OpenApiParameter("offset", int, description="rows to skip (with limit); a page's `next_offset` gives the next one"),
+]
+LIST_RESPONSE = OpenApiResponse(description=(
+    "`{\"model_endpoints\": [...]}`; with `limit` also `\"next_offset\"`: the offset of the next page, "
+    "null on the last"))
+
+
+def _page(request) -> tuple[int | None, int]:
+    """Optional `?limit=&offset=` (docs/wire-contract.md#pagination); no limit: the full list."""
+    limit, offset = request.query_params.get("limit"), request.query_params.get("offset")
+    errors = {}
+    if limit is not None and not (_digits(limit) and 1 <= int(limit) <= MAX_PAGE):
+        errors["limit"] = [f"must be an integer from 1 to {MAX_PAGE}"]
+    if offset is not None and not (_digits(offset) and int(offset) <= MAX_OFFSET and limit is not None):
+        errors["offset"] = [f"must be an integer from 0 to {MAX_OFFSET}, given with limit"]
+    if errors:
+        raise drf_serializers.ValidationError(errors)
+    return (int(limit) if limit is not None else None), int(offset or 0)
+
+
+def _listed(request, queryset, columns, render) -> HttpResponse:
+    """`{"model_endpoints": [...]}`: the rows in ONE query as plain values, the observed numbers
+    in one cache round trip, encoded by orjson (10,000 endpoints stay fast). With `limit`, one
+    page and `next_offset` (null on the last page)."""
+    limit, offset = _page(request)
+    rows = queryset.values(*columns, BUNDLE_NAME)
+    if limit is not None:
+        rows = list(rows[offset:offset + limit + 1])
+        more = len(rows) > limit
+        rows = rows[:limit]
+    else:
+        rows = list(rows)
+    states = read_summaries([row["id"] for row in rows])
+    body = {"model_endpoints": [render(row, states.get(row["id"])) for row in rows]}
+    if limit is not None:
+        body["next_offset"] = offset + limit if more else None
+    return HttpResponse(orjson.dumps(body), content_type="application/json")
 
 
 class LLMEndpointListView(APIView):
-    @extend_schema(responses={200: OpenApiResponse(description="`{\"model_endpoints\": [...]}`")}, summary="List LLM endpoints (the caller's and public ones)")
+    @extend_schema(parameters=PAGE_PARAMETERS, responses={200: LIST_RESPONSE}, summary="List LLM endpoints (the caller's and public ones)")
     def get(self, request):
-        return _listed(selectors.llm_endpoints_visible_to(
-            request.user, name=request.query_params.get("name"), order_by=_order_by(request)), llm_endpoint_body)
+        return _listed(request, selectors.llm_endpoints_visible_to(
+            request.user, name=request.query_params.get("name"), order_by=_order_by(request)),
+            LLM_COLUMNS, llm_endpoint_body_from_values)
 
     @extend_schema(request=CreateLLMEndpointSerializer, responses={200: OpenApiResponse(description="`{\"endpoint_creation_task_id\": str}`: the build is queued")}, summary="Create an LLM endpoint")
     def post(self, request):
@@ -80,10 +133,11 @@ class LLMEndpointDetailView(APIView):
 
 
 class EndpointListView(APIView):
-    @extend_schema(responses={200: OpenApiResponse(description="`{\"model_endpoints\": [...]}`")}, summary="List the caller's endpoints")
+    @extend_schema(parameters=PAGE_PARAMETERS, responses={200: LIST_RESPONSE}, summary="List the caller's endpoints")
     def get(self, request):
-        return _listed(selectors.endpoints_owned_by(
-            request.user, name=request.query_params.get("name"), order_by=_order_by(request)), endpoint_body)
+        return _listed(request, selectors.endpoints_owned_by(
+            request.user, name=request.query_params.get("name"), order_by=_order_by(request)),
+            ENDPOINT_COLUMNS, endpoint_body_from_values)
 
     @extend_schema(request=CreateEndpointSerializer, responses={200: OpenApiResponse(description="`{\"endpoint_creation_task_id\": str}`: the build is queued")}, summary="Create an endpoint from a bundle")
     def post(self, request):
