@@ -79,9 +79,3 @@ class PostInferenceHook(models.TextChoices):
     BILLING = "billing"
     CALLBACK = "callback"
     LOGGING = "logging"
-
-
-class OrderBy(models.TextChoices):
-    NEWEST = "newest"
-    OLDEST = "oldest"
-    ALPHABETICAL = "alphabetical"

@@ -15,7 +15,7 @@ STATE_TTL_SECONDS = 120
 SUMMARY_KEY = "infra-summary"
 
 
-def _key(endpoint_id: str) -> str:
+def state_key(endpoint_id: str) -> str:
     return f"infra:{endpoint_id}"
 
 
@@ -24,7 +24,7 @@ def read_states(endpoint_ids: list[str]) -> dict[str, dict]:
     if not endpoint_ids:
         return {}
     try:
-        found = cache.get_many([_key(endpoint_id) for endpoint_id in endpoint_ids])
+        found = cache.get_many([state_key(endpoint_id) for endpoint_id in endpoint_ids])
     except Exception as exc:
         log_skipped("observed state read", exc)
         return {}
@@ -44,7 +44,7 @@ def write_states(states: dict[str, dict]) -> None:
                              state.get("num_queued_items")] for endpoint_id, state in states.items()}
     try:
         if states:
-            cache.set_many({_key(endpoint_id): state for endpoint_id, state in states.items()}, STATE_TTL_SECONDS)
+            cache.set_many({state_key(endpoint_id): state for endpoint_id, state in states.items()}, STATE_TTL_SECONDS)
         cache.set(SUMMARY_KEY, summary, STATE_TTL_SECONDS)
     except Exception as exc:
         log_skipped("observed state write", exc)
@@ -73,4 +73,4 @@ def read_summaries(endpoint_ids: list[str]) -> dict[str, dict]:
 
 
 def forget_state(endpoint_id: str) -> None:
-    cache.delete(_key(endpoint_id))
+    cache.delete(state_key(endpoint_id))

@@ -18,8 +18,7 @@ from endpoints.choices import (
     Quantization,
 )
 from llmengine_site import ids
-
-OWNER_MAX_LENGTH = 255
+from llmengine_site.models import OWNER_MAX_LENGTH
 
 
 class ModelBundle(models.Model):

@@ -2,9 +2,9 @@
 (docs/design.md#services-selectors-and-actors)."""
 from django.db.models import Q, QuerySet
 
-from endpoints.choices import OrderBy
 from endpoints.models import ModelBundle, ModelEndpoint
 from llmengine_site.auth import Caller
+from llmengine_site.choices import OrderBy
 from llmengine_site.errors import Forbidden, ObjectNotFound
 
 # The id breaks ties, so pages of a list (docs/wire-contract.md#pagination) never overlap.

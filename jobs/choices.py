@@ -51,11 +51,6 @@ def batch_completion_status(status: str) -> str:
     return _V2_STATUS.get(status, BatchCompletionStatus.UNKNOWN)
 
 
-class OrderBy(models.TextChoices):
-    NEWEST = "newest"
-    OLDEST = "oldest"
-
-
 # Dataset column pairs a fine-tune accepts (docs/wire-contract.md#fine-tuning): prompt/response or
 # input/output.
 DATASET_COLUMN_PAIRS = (("prompt", "response"), ("input", "output"))

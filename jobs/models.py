@@ -10,8 +10,7 @@ from django.db import models
 from endpoints.choices import GpuType
 from jobs.choices import JobKind, JobStatus
 from llmengine_site import ids
-
-OWNER_MAX_LENGTH = 255
+from llmengine_site.models import OWNER_MAX_LENGTH
 
 
 class Owned(models.Model):

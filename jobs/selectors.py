@@ -4,9 +4,10 @@ a foreign id answers exactly like an unknown one)."""
 from django.db.models import Q, QuerySet
 from django.urls import NoReverseMatch, reverse
 
-from jobs.choices import ACTIVE_STATUSES, JobKind, JobStatus, OrderBy
+from jobs.choices import ACTIVE_STATUSES, JobKind, JobStatus
 from jobs.models import BatchJob, DockerImageBatchJobBundle, File, FineTuneTemplate, Trigger
 from llmengine_site.auth import Caller
+from llmengine_site.choices import OrderBy
 from llmengine_site.errors import ObjectNotFound
 
 FILE_NOT_FOUND = "The specified file could not be found."

@@ -5,6 +5,8 @@ import secrets
 from django.db import models
 
 KEY_PREFIX = "llme-"
+# Longest user or team id any row stores (owner, created_by, an API key's user and team).
+OWNER_MAX_LENGTH = 255
 
 
 def hash_key(raw_key: str) -> str:
@@ -15,8 +17,8 @@ class ApiKey(models.Model):
     """A credential mapped to a user and a team. Only its SHA-256 is stored."""
 
     name = models.CharField(max_length=255, blank=True, default="")
-    user_id = models.CharField(max_length=255, db_index=True)
-    team_id = models.CharField(max_length=255, db_index=True)
+    user_id = models.CharField(max_length=OWNER_MAX_LENGTH, db_index=True)
+    team_id = models.CharField(max_length=OWNER_MAX_LENGTH, db_index=True)
     key_hash = models.CharField(max_length=64, unique=True, editable=False)
     key_hint = models.CharField(max_length=16, editable=False, help_text="The first characters of the key")
     created_at = models.DateTimeField(auto_now_add=True)

@@ -1,7 +1,7 @@
 """Request bodies of the bundle routes (docs/wire-contract.md#model-bundles)."""
 from rest_framework import serializers
 
-from endpoints.api.fields import ChoiceField, StrictDictField
+from llmengine_site.api.fields import ChoiceField, StrictDictField
 from endpoints.choices import BundleFlavor
 
 

@@ -5,17 +5,19 @@ import json
 from django.conf import settings
 from rest_framework import serializers
 
-from endpoints.api.fields import (
-    ChoiceField,
-    RESERVED_METADATA_KEYS,
+from endpoints.choices import EndpointType, InferenceFramework, LLMSource, PostInferenceHook, Quantization
+from llmengine_site.api.fields import (
     CallbackAuthField,
+    ChoiceField,
     HardwareFields,
     LabelsField,
     QuantityField,
     StrictDictField,
 )
-from endpoints.choices import EndpointType, InferenceFramework, LLMSource, PostInferenceHook, Quantization
 from llmengine_site.labels import is_label_value
+
+# Metadata keys the platform writes itself on LLM endpoints.
+RESERVED_METADATA_KEYS = ("_llm", "_CONVERTED_FROM_ARTIFACT_LIKE")
 
 # vLLM engine arguments accepted on LLM create/update (docs/wire-contract.md#llm-model-endpoints),
 # with their JSON types.

@@ -18,7 +18,6 @@ from endpoints.api.endpoint_serializers import (
     UpdateLLMEndpointSerializer,
     framework_args_from,
 )
-from endpoints.api.fields import strip_nulls
 from endpoints.api.presenters import (
     BUNDLE_NAME,
     ENDPOINT_COLUMNS,
@@ -31,20 +30,9 @@ from endpoints.api.presenters import (
     llm_endpoint_body_from_values,
 )
 from endpoints.infra_state import read_state, read_summaries
+from llmengine_site.api.bodies import strip_nulls, validated
+from llmengine_site.api.ordering import order_by
 from llmengine_site.errors import InvalidRequest
-
-
-def validated(serializer_class, data: dict) -> dict:
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
-
-
-def _order_by(request) -> str | None:
-    order_by = request.query_params.get("order_by")
-    if order_by and order_by not in ("newest", "oldest", "alphabetical"):
-        raise drf_serializers.ValidationError({"order_by": ["must be newest, oldest or alphabetical"]})
-    return order_by
 
 
 MAX_PAGE = 1000
@@ -98,7 +86,7 @@ class LLMEndpointListView(APIView):
     @extend_schema(parameters=PAGE_PARAMETERS, responses={200: LIST_RESPONSE}, summary="List LLM endpoints (the caller's and public ones)")
     def get(self, request):
         return _listed(request, selectors.llm_endpoints_visible_to(
-            request.user, name=request.query_params.get("name"), order_by=_order_by(request)),
+            request.user, name=request.query_params.get("name"), order_by=order_by(request)),
             LLM_COLUMNS, llm_endpoint_body_from_values)
 
     @extend_schema(request=CreateLLMEndpointSerializer, responses={200: OpenApiResponse(description="`{\"endpoint_creation_task_id\": str}`: the build is queued")}, summary="Create an LLM endpoint")
@@ -136,7 +124,7 @@ class EndpointListView(APIView):
     @extend_schema(parameters=PAGE_PARAMETERS, responses={200: LIST_RESPONSE}, summary="List the caller's endpoints")
     def get(self, request):
         return _listed(request, selectors.endpoints_owned_by(
-            request.user, name=request.query_params.get("name"), order_by=_order_by(request)),
+            request.user, name=request.query_params.get("name"), order_by=order_by(request)),
             ENDPOINT_COLUMNS, endpoint_body_from_values)
 
     @extend_schema(request=CreateEndpointSerializer, responses={200: OpenApiResponse(description="`{\"endpoint_creation_task_id\": str}`: the build is queued")}, summary="Create an endpoint from a bundle")
@@ -182,7 +170,7 @@ def _bundle_views(version: int):
 
         def get(self, request):
             bundles = selectors.bundles_owned_by(
-                request.user, name=request.query_params.get("model_name"), order_by=_order_by(request)
+                request.user, name=request.query_params.get("model_name"), order_by=order_by(request)
             )
             return Response({"model_bundles": [render(bundle) for bundle in bundles]})
 

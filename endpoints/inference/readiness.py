@@ -13,7 +13,7 @@ import time
 from django.core.cache import cache
 
 from endpoints.choices import BUILD_PENDING_STATUSES, EndpointStatus
-from endpoints.infra_state import _key as _state_key
+from endpoints.infra_state import state_key
 from endpoints.inference import routing
 from llmengine_site.errors import UpstreamFailure
 from llmengine_site.transient import log_skipped
@@ -74,7 +74,7 @@ class Readiness:
         route = await routing.route_by_id(self.route.id) or self.route
         self.route = route
         try:
-            state = await cache.aget(_state_key(route.id))
+            state = await cache.aget(state_key(route.id))
         except Exception as exc:  # the cache is down: judge as "not observed yet", keep routing
             log_skipped("observed state read", exc)
             state = None

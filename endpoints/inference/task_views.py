@@ -12,7 +12,7 @@ from django.conf import settings
 from endpoints.choices import EndpointType
 from endpoints.inference import demand, routing
 from endpoints.inference.http import api, authenticate, json_body, json_response
-from endpoints.inference.views import _event_stream, _sse, call_upstream, open_upstream_stream
+from endpoints.inference.upstream import call_upstream, event_stream, open_upstream_stream, sse
 from endpoints.task_results import read_task, record_submitted
 from llmengine_site import ids
 from llmengine_site.errors import InvalidRequest, ObjectNotFound, RequestShapeError, UpstreamFailure
@@ -93,14 +93,14 @@ async def streaming_task(request):
                     chunk = json.loads(data)
                 except ValueError:
                     chunk = data
-                yield _sse({"status": "SUCCESS", "result": {"result": chunk}, "traceback": None, "status_code": 200})
+                yield sse({"status": "SUCCESS", "result": {"result": chunk}, "traceback": None, "status_code": 200})
         except Exception as exc:
-            yield _sse({"status": "FAILURE", "result": None, "traceback": f"upstream stream broke: {exc}", "status_code": 500})
+            yield sse({"status": "FAILURE", "result": None, "traceback": f"upstream stream broke: {exc}", "status_code": 500})
         finally:
             await upstream.close()
             await demand.end(route.id)
 
-    return _event_stream(events())
+    return event_stream(events())
 
 
 @functools.lru_cache(maxsize=4)

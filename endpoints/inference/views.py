@@ -5,14 +5,12 @@ import uuid
 from datetime import datetime, timezone
 
 from django.conf import settings
-from django.http import StreamingHttpResponse
 
 from endpoints.choices import EndpointStatus, EndpointType, InferenceFramework
 from endpoints.frameworks import completions as v1
 from endpoints.inference import demand, jsonio, routing
-from endpoints.inference.readiness import Readiness
 from endpoints.inference.http import api, authenticate, json_body, json_response, run_db
-from endpoints.inference.transport import open_stream, post_json
+from endpoints.inference.upstream import call_upstream, event_stream, open_upstream_stream, sse
 from endpoints.selectors import llm_endpoints_visible_to
 from llmengine_site.errors import Gone, InvalidRequest, ObjectNotFound, RequestShapeError, UpstreamFailure
 
@@ -68,18 +66,6 @@ async def completions_sync(request):
     return json_response({"request_id": request_id, "output": output}, headers=_overhead_header(started, upstream_seconds))
 
 
-async def call_upstream(route, url: str, body, *, deadline_seconds: float):
-    """POST to the endpoint with the request counted as demand, waiting (retrying) only while
-    something that could answer is on its way (see `readiness`)."""
-    readiness = Readiness(route)
-    await readiness.before_first_attempt()
-    await demand.begin(route.id)
-    try:
-        return await post_json(url, body, deadline_seconds=deadline_seconds, readiness=readiness)
-    finally:
-        await demand.end(route.id)
-
-
 async def _call(route, path: str, completion, *, stream: bool):
     upstream_started = time.perf_counter()
     status, payload = await call_upstream(
@@ -106,40 +92,9 @@ async def _legacy_completions(route, body: dict, started: float):
                          headers=_overhead_header(started, upstream_total))
 
 
-def _sse(payload: dict) -> bytes:
-    return b"data: " + jsonio.dumps(payload) + b"\n\n"
-
-
 def _stream_error(request_id: str, status: int, message: str) -> bytes:
-    return _sse({"request_id": request_id, "output": None,
+    return sse({"request_id": request_id, "output": None,
                  "error": {"status_code": status, "content": {"error": message, "timestamp": _now_iso()}}})
-
-
-def _event_stream(generator) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(generator, content_type="text/event-stream")
-    response["Cache-Control"] = "no-cache"
-    response["X-Accel-Buffering"] = "no"
-    return response
-
-
-async def open_upstream_stream(route, url: str, body, *, deadline_seconds: float, on_error):
-    """Open an upstream stream with the request counted as demand. A non-200 answer is read and
-    handed to `on_error(status, payload)`, which raises; demand is released on any failure (on
-    success the caller's event generator releases it when the stream ends). Waits (retries) only
-    while something that could answer is on its way (see `readiness`)."""
-    readiness = Readiness(route)
-    await readiness.before_first_attempt()
-    await demand.begin(route.id)
-    try:
-        upstream = await open_stream(url, body, deadline_seconds=deadline_seconds, readiness=readiness)
-        if upstream.status != 200:
-            payload = await upstream.body()
-            await upstream.close()
-            on_error(upstream.status, payload)
-        return upstream
-    except BaseException:
-        await demand.end(route.id)
-        raise
 
 
 @api
@@ -166,7 +121,7 @@ async def completions_stream(request):
                 output = v1.stream_output(jsonio.loads(data), route.framework, completion, state)
                 if output is not None:
                     finished = finished or output["finished"]
-                    yield _sse({"request_id": request_id, "output": output, "error": None})
+                    yield sse({"request_id": request_id, "output": output, "error": None})
             if not finished:  # the connection closed before the last token: the server died
                 yield _stream_error(request_id, 500, f"Upstream service error for request_id {request_id}: "
                                                      "the model server closed the stream before it finished")
@@ -176,7 +131,7 @@ async def completions_stream(request):
             await upstream.close()
             await demand.end(route.id)
 
-    return _event_stream(events())
+    return event_stream(events())
 
 
 # ----------------------------------------------------------------------------- OpenAI-compatible
@@ -239,14 +194,14 @@ async def _openai_stream(route, path: str, upstream_body: dict):
                 chunk = jsonio.loads(data)
                 if isinstance(chunk, dict):
                     chunk["model"] = route.name
-                yield _sse({k: v for k, v in chunk.items() if v is not None} if isinstance(chunk, dict) else chunk)
+                yield sse({k: v for k, v in chunk.items() if v is not None} if isinstance(chunk, dict) else chunk)
         except Exception:
-            yield _sse({"error": {"status_code": 500, "content": {"error": "Upstream service error", "timestamp": _now_iso()}}})
+            yield sse({"error": {"status_code": 500, "content": {"error": "Upstream service error", "timestamp": _now_iso()}}})
         finally:
             await upstream.close()
             await demand.end(route.id)
 
-    return _event_stream(events())
+    return event_stream(events())
 
 
 chat_completions = _openai_proxy("/v1/chat/completions", chat=True)

@@ -5,14 +5,17 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from endpoints.api.fields import strip_nulls
-from endpoints.api.views import validated
 from jobs import selectors
 from jobs.api import serializers as bodies
 from jobs.api.presenters import bundle_body, docker_image_batch_job_body, trigger_body
-from jobs.choices import JobKind, OrderBy
+from jobs.choices import JobKind
 from jobs.services import batch_completions, docker_jobs, runs, triggers
+from llmengine_site.api.bodies import strip_nulls, validated
+from llmengine_site.api.ordering import order_by
+from llmengine_site.choices import OrderBy
 from llmengine_site.errors import InvalidRequest, ObjectNotFound
+
+ORDERINGS = (OrderBy.NEWEST, OrderBy.OLDEST)  # jobs have no name to sort by
 
 BATCH_COMPLETION_NOT_FOUND = "The specified batch completion job could not be found."
 
@@ -58,19 +61,12 @@ class BatchCompletionV2CancelView(APIView):
         return Response({"success": runs.job_cancel(_batch_completion(request, batch_completion_id))})
 
 
-def _order_by(request) -> str | None:
-    order_by = request.query_params.get("order_by")
-    if order_by and order_by not in OrderBy.values:
-        raise serializers.ValidationError({"order_by": ["must be newest or oldest"]})
-    return order_by
-
-
 class BundleListView(APIView):
     request_serializers = {"post": bodies.CreateBundleSerializer}
 
     def get(self, request):
         bundles = selectors.bundles_owned_by(request.user, name=request.query_params.get("bundle_name"),
-                                             order_by=_order_by(request))
+                                             order_by=order_by(request, ORDERINGS))
         return Response({"docker_image_batch_job_bundles": [bundle_body(b) for b in bundles]})
 
     def post(self, request):

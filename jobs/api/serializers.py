@@ -3,7 +3,7 @@ Nulls are stripped before validation: `null` means "default" (docs/wire-contract
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from endpoints.api.fields import GpuTypeField, HardwareFields, LabelsField, QuantityField, StrictDictField
+from llmengine_site.api.fields import GpuTypeField, HardwareFields, LabelsField, QuantityField, StrictDictField
 
 
 def _without_nulls(value: dict) -> dict:

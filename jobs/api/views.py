@@ -6,13 +6,12 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from endpoints.api.fields import strip_nulls
-from endpoints.api.views import validated
 from jobs import events, selectors
 from jobs.api.presenters import file_body, fine_tune_body
 from jobs.api.serializers import CreateFineTuneSerializer, ModelDownloadSerializer
 from jobs.choices import JobKind
 from jobs.services import files, fine_tunes
+from llmengine_site.api.bodies import strip_nulls, validated
 
 # Multipart framing around the file part; the limit is on the file, not the envelope.
 MULTIPART_SLACK_BYTES = 64 * 1024

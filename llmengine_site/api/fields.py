@@ -1,4 +1,4 @@
-"""Request fields shared by the endpoint and bundle serializers."""
+"""Request fields shared by the serializers of both apps (docs/design.md#layers-and-dependencies)."""
 import re
 
 from drf_spectacular.utils import extend_schema_field
@@ -11,7 +11,6 @@ from llmengine_site.labels import RESERVED_PREFIXES, is_label_value
 
 LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
 DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-RESERVED_METADATA_KEYS = ("_llm", "_CONVERTED_FROM_ARTIFACT_LIKE")
 
 
 @extend_schema_field({"oneOf": [{"type": "string"}, {"type": "number"}], "example": "40Gi"})
@@ -85,14 +84,6 @@ class CallbackAuthField(StrictDictField):
         return auth
 
 
-def strip_nulls(data) -> dict:
-    """`null` means "default" on create and "not provided" on update
-    (docs/wire-contract.md#null-means-default)."""
-    if not isinstance(data, dict):
-        raise InvalidRequestBody()
-    return {key: value for key, value in data.items() if value is not None}
-
-
 class ChoiceField(serializers.ChoiceField):
     """A choice whose error names the value given and lists the valid ones."""
 
@@ -122,11 +113,6 @@ class GpuTypeField(ChoiceField):
         if gpu_types and str(data) not in gpu_types:
             return f" ({data} is the node label of gpu_type {' or '.join(gpu_types)})"
         return ""
-
-
-class InvalidRequestBody(serializers.ValidationError):
-    def __init__(self):
-        super().__init__({"non_field_errors": ["The request body must be a JSON object"]})
 
 
 class HardwareFields(serializers.Serializer):
