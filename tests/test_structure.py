@@ -1,7 +1,8 @@
 """The layout rules of docs/design.md#layers-and-dependencies, checked on the source: imports run
-one way (no cycle between project modules, imports inside functions included), a project module
-is imported inside a function only with a comment saying why, no module or function grows past
-what one reader can hold, and every fixture module is loaded."""
+one way (no cycle between project modules, imports inside functions included), no app imports
+another app's `api` package, a project module is imported inside a function only with a comment
+saying why, no module or function grows past what one reader can hold, and every fixture module
+is loaded."""
 import ast
 from dataclasses import dataclass
 from pathlib import Path
@@ -144,6 +145,14 @@ def test_no_import_cycle_between_project_modules():
         f"{edge.module}:{edge.line} imports {edge.target}" for edge in IMPORTS
         if edge.module in cycle and edge.target in cycle and edge.target != edge.module) for cycle in cycles]
     assert not cycles, "import cycles:\n" + "\n".join(details)
+
+
+def test_no_app_imports_another_apps_api_package():
+    """What both APIs need lives at project level (llmengine_site/), not in one app's `api`."""
+    crossing = [f"{edge.module}:{edge.line} imports {edge.target}" for edge in IMPORTS
+                if edge.target.split(".")[0] in ("endpoints", "jobs") and edge.target.split(".")[1:2] == ["api"]
+                and edge.target.split(".")[0] != edge.module.split(".")[0]]
+    assert not crossing, "what both APIs need lives at project level:\n" + "\n".join(crossing)
 
 
 CONVERGE_AND_STATUS = ("endpoints.builder", "endpoints.status", "jobs.converge", "jobs.status")
