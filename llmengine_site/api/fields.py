@@ -9,7 +9,6 @@ from endpoints.resources import normalize_quantity, parse_quantity
 from llmengine_site.errors import InvalidRequest
 from llmengine_site.labels import RESERVED_PREFIXES, is_label_value
 
-LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
 DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
 
@@ -41,7 +40,7 @@ class StrictDictField(serializers.DictField):
 
 def validate_label_key(key: str) -> None:
     prefix, _, name = key.rpartition("/")
-    if not name or len(name) > 63 or not LABEL_NAME.match(name):
+    if not name or not is_label_value(name):  # a key's name follows the label-value rule, non-empty
         raise serializers.ValidationError(f"label key {key!r} is not a valid Kubernetes label name")
     if prefix and (len(prefix) > 253 or not DNS_SUBDOMAIN.match(prefix)):
         raise serializers.ValidationError(f"label key {key!r} has an invalid prefix")
