@@ -24,7 +24,6 @@ from endpoints.choices import EndpointStatus, EndpointType
 from endpoints.manifests import render_endpoint
 from endpoints.models import EndpointEvent, ModelBundle, ModelEndpoint, ModelRepository, RecommendedHardware
 from endpoints.resources import validate_resources
-from llmengine_site.auth import Caller
 from llmengine_site.errors import DomainError, InvalidRequest
 from llmengine_site.redaction import redact_secret_objects
 
@@ -71,16 +70,6 @@ class ScaleForm(forms.Form):
             if high > settings.LLME_MAX_WORKERS_LIMIT:
                 raise ValidationError(f"max_workers must be at most {settings.LLME_MAX_WORKERS_LIMIT}.")
         return data
-
-
-def endpoint_scale(endpoint: ModelEndpoint, min_workers: int, max_workers: int) -> None:
-    """Change the worker bounds through the update service the API uses, acting for the owner."""
-    caller = Caller(user_id=endpoint.created_by, team_id=endpoint.owner)
-    data = {"min_workers": min_workers, "max_workers": max_workers}
-    if endpoint.is_llm:
-        services.llm_endpoint_update(caller, endpoint.name, data, framework_args={})
-    else:
-        services.endpoint_update(caller, endpoint.id, data)
 
 
 @admin.register(ModelEndpoint)
@@ -237,7 +226,7 @@ class ModelEndpointAdmin(admin.ModelAdmin):
             self.message_user(request, f"{endpoint.name}: not scaled: {errors}", level=messages.ERROR)
             return self._back_to(endpoint)
         low, high = form.cleaned_data["min_workers"], form.cleaned_data["max_workers"]
-        self._run(request, endpoint, lambda: endpoint_scale(endpoint, low, high),
+        self._run(request, endpoint, lambda: services.endpoint_scale(endpoint, low, high),
                   f"workers set to {low}–{high}; update queued")
         return self._back_to(endpoint)
 

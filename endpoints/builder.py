@@ -12,10 +12,9 @@ from endpoints.manifests import render_endpoint
 from endpoints.manifests.autoscaling import KEDA_API_VERSION
 from endpoints.manifests.lws import LWS_API_VERSION
 from endpoints.manifests.render import endpoint_object_kinds
-from endpoints.manifests.spec import BundleSpec, EndpointSpec
+from endpoints.manifests.spec import BundleSpec, EndpointSpec, bundle_spec_from
 from endpoints.models import ModelEndpoint
 from endpoints.status import endpoint_record_status
-from endpoints.images import full_image
 from endpoints import infra_state, redis_acl
 from endpoints.inference.routing import forget as forget_route
 from endpoints.locks import endpoint_lock
@@ -31,22 +30,7 @@ NOT_CONFIGURED_HINT = " Endpoints are accepted without a cluster; set KUBECONFIG
 
 
 def bundle_spec(endpoint: ModelEndpoint) -> BundleSpec:
-    spec = endpoint.bundle.spec
-    streaming = endpoint.endpoint_type == EndpointType.STREAMING and spec.get("streaming_command")
-    command = spec.get("streaming_command") if streaming else spec.get("command")
-    return BundleSpec(
-        image=full_image(spec["repository"], spec["tag"]),
-        command=tuple(command or ()),
-        env=dict(spec.get("env") or {}),
-        predict_route=spec.get("predict_route", "/predict"),
-        streaming_predict_route=spec.get("streaming_predict_route"),
-        healthcheck_route=spec.get("healthcheck_route", "/readyz"),
-        routes=tuple(spec.get("routes") or ()),
-        extra_routes=tuple(spec.get("extra_routes") or ()),
-        readiness_initial_delay_seconds=int(spec.get("readiness_initial_delay_seconds") or 10),
-        worker_command=tuple(spec["worker_command"]) if spec.get("worker_command") else None,
-        worker_env=dict(spec["worker_env"]) if spec.get("worker_env") else None,
-    )
+    return bundle_spec_from(endpoint.bundle.spec, endpoint.endpoint_type)
 
 
 def endpoint_spec(endpoint: ModelEndpoint, queue_url: str | None = None) -> EndpointSpec:

@@ -2,7 +2,7 @@
 (docs/design.md#services-selectors-and-actors)."""
 from django.db.models import Q, QuerySet
 
-from endpoints.models import ModelBundle, ModelEndpoint
+from endpoints.models import ModelBundle, ModelEndpoint, ModelRepository
 from llmengine_site.auth import Caller
 from llmengine_site.choices import OrderBy
 from llmengine_site.errors import Forbidden, ObjectNotFound
@@ -81,3 +81,10 @@ def latest_bundle(caller: Caller, name: str) -> ModelBundle:
     if bundle is None:
         raise ObjectNotFound(f"Model Bundle {name} was not found.")
     return bundle
+
+
+def hf_repo_for(model_name: str) -> str | None:
+    """The Hugging Face repository of a model name, from the model repository table (the one
+    lookup: LLM endpoints and batch completions both use it)."""
+    row = ModelRepository.objects.filter(model_name=model_name).first()
+    return row.hf_repo if row else None

@@ -38,10 +38,6 @@ def batch_job_bundle_id() -> str:
     return new_id("batbun_")
 
 
-def batch_job_id() -> str:
-    return new_id("bat_")
-
-
 def task_id() -> str:
     """Build task ids, async task ids and request ids are UUID4 strings."""
     return str(uuid.uuid4())

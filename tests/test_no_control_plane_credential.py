@@ -9,7 +9,7 @@ import pytest
 
 from endpoints import redis_acl
 from endpoints.frameworks.launch import LLMServingInput, llm_bundle
-from endpoints.manifests import BundleSpec, bundle_spec_from_llm_bundle, render_endpoint
+from endpoints.manifests import BundleSpec, bundle_spec_from, render_endpoint
 from llmengine_site import names
 from jobs.converge import job_sync, trigger_sync
 from jobs.models import BatchJob, Trigger
@@ -56,8 +56,8 @@ def _llm_spec(framework: str, endpoint_type: str, **extra):
         checkpoint_path=extra.get("checkpoint_path"), hf_repo="meta-llama/Llama-2-7b-hf",
         chat_template_override=None, framework_args={}))
     if endpoint_type == "async":
-        return async_spec(bundle=bundle_spec_from_llm_bundle(bundle, endpoint_type), gpus=1)
-    return guide_llama_7b_spec(bundle=bundle_spec_from_llm_bundle(bundle, endpoint_type), endpoint_type=endpoint_type,
+        return async_spec(bundle=bundle_spec_from(bundle, endpoint_type), gpus=1)
+    return guide_llama_7b_spec(bundle=bundle_spec_from(bundle, endpoint_type), endpoint_type=endpoint_type,
                                gpus=1)
 
 

@@ -5,7 +5,7 @@ from django.conf import settings
 from endpoints.callback_auth import callback_auth_body
 from endpoints.choices import BundleFlavor, EndpointType
 from endpoints.models import ModelBundle, ModelEndpoint
-from llmengine_site.names import endpoint_group_name, endpoint_queue_name
+from llmengine_site.names import endpoint_group_name
 
 
 def _iso(value) -> str:
@@ -150,12 +150,5 @@ def bundle_v1_body(bundle: ModelBundle) -> dict:
     }
 
 
-def destination_for(endpoint: ModelEndpoint) -> str:
-    """What `destination` reads once built: the Service for sync/streaming, the queue for async."""
-    if endpoint.endpoint_type == EndpointType.ASYNC:
-        return endpoint_queue_name(endpoint.id)
-    return endpoint_group_name(endpoint.id)
-
-
-__all__ = ["BundleFlavor", "bundle_v1_body", "bundle_v2_body", "endpoint_body", "llm_endpoint_body", "destination_for",
+__all__ = ["BundleFlavor", "bundle_v1_body", "bundle_v2_body", "endpoint_body", "llm_endpoint_body",
            "endpoint_body_from_values", "llm_endpoint_body_from_values", "ENDPOINT_COLUMNS", "LLM_COLUMNS"]

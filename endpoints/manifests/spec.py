@@ -38,22 +38,24 @@ class BundleSpec:
     worker_env: Mapping[str, str] | None = None
 
 
-def bundle_spec_from_llm_bundle(bundle: dict, endpoint_type: str) -> BundleSpec:
-    """BundleSpec from `endpoints.frameworks.launch.llm_bundle(...)`'s dict (image prefixed with
-    LLME_DOCKER_REPO_PREFIX; the streaming command for streaming endpoints)."""
-    command = bundle["streaming_command"] if endpoint_type == "streaming" else bundle["command"]
+def bundle_spec_from(spec: dict, endpoint_type: str) -> BundleSpec:
+    """BundleSpec of a bundle's stored `spec` (what `endpoints.frameworks.launch.llm_bundle(...)`
+    returns for an LLM endpoint): the image prefixed with LLME_DOCKER_REPO_PREFIX, the streaming
+    command for a streaming endpoint whose bundle has one. The builder's one path."""
+    streaming = endpoint_type == "streaming" and spec.get("streaming_command")
+    command = spec.get("streaming_command") if streaming else spec.get("command")
     return BundleSpec(
-        image=full_image(bundle["repository"], bundle["tag"]),
-        command=tuple(command),
-        env=dict(bundle.get("env") or {}),
-        predict_route=bundle["predict_route"],
-        streaming_predict_route=bundle.get("streaming_predict_route"),
-        healthcheck_route=bundle["healthcheck_route"],
-        routes=tuple(bundle.get("routes") or ()),
-        extra_routes=tuple(bundle.get("extra_routes") or ()),
-        readiness_initial_delay_seconds=int(bundle.get("readiness_initial_delay_seconds") or 10),
-        worker_command=tuple(bundle["worker_command"]) if bundle.get("worker_command") else None,
-        worker_env=dict(bundle["worker_env"]) if bundle.get("worker_env") else None,
+        image=full_image(spec["repository"], spec["tag"]),
+        command=tuple(command or ()),
+        env=dict(spec.get("env") or {}),
+        predict_route=spec.get("predict_route", "/predict"),
+        streaming_predict_route=spec.get("streaming_predict_route"),
+        healthcheck_route=spec.get("healthcheck_route", "/readyz"),
+        routes=tuple(spec.get("routes") or ()),
+        extra_routes=tuple(spec.get("extra_routes") or ()),
+        readiness_initial_delay_seconds=int(spec.get("readiness_initial_delay_seconds") or 10),
+        worker_command=tuple(spec["worker_command"]) if spec.get("worker_command") else None,
+        worker_env=dict(spec["worker_env"]) if spec.get("worker_env") else None,
     )
 
 

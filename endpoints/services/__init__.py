@@ -11,9 +11,9 @@ from endpoints.services.endpoints import (
     endpoint_restart,
     endpoint_update,
 )
-from endpoints.services.llm_endpoints import hf_repo_for, llm_endpoint_create, llm_endpoint_update
+from endpoints.services.llm_endpoints import endpoint_scale, llm_endpoint_create, llm_endpoint_update
 
 __all__ = [
     "bundle_clone", "bundle_create", "check_image_exists", "endpoint_create", "endpoint_delete", "endpoint_rebuild",
-    "endpoint_restart", "endpoint_update", "hf_repo_for", "llm_endpoint_create", "llm_endpoint_update",
+    "endpoint_restart", "endpoint_scale", "endpoint_update", "llm_endpoint_create", "llm_endpoint_update",
 ]

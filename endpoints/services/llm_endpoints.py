@@ -4,10 +4,16 @@ from endpoints.choices import STREAMING_ONLY_FRAMEWORKS, SUPPORTED_QUANTIZATION,
 from endpoints.frameworks.launch import LLMServingInput
 from endpoints.hardware import infer_hardware
 from endpoints.images import resolve_tag
-from endpoints.models import ModelEndpoint, ModelRepository
+from endpoints.models import ModelEndpoint
 from endpoints.services.bundles import llm_bundle_row, llm_bundle_spec
 from endpoints.services.checks import Resources, check_workers, validated_resources
-from endpoints.services.endpoints import ENDPOINT_EXISTS, apply_common_update, create_endpoint, save_checked_update
+from endpoints.services.endpoints import (
+    ENDPOINT_EXISTS,
+    apply_common_update,
+    create_endpoint,
+    endpoint_update,
+    save_checked_update,
+)
 from llmengine_site import storage_scope
 from llmengine_site.auth import Caller
 from llmengine_site.errors import InvalidRequest
@@ -62,16 +68,10 @@ def _check_llm_settings(llm: LLMServingInput, endpoint_type: str, gpus: int) -> 
         raise InvalidRequest("huggingface_repo: required for sglang endpoints")
 
 
-def hf_repo_for(model_name: str) -> str | None:
-    """The Hugging Face repository of a model name, from the model repository table."""
-    row = ModelRepository.objects.filter(model_name=model_name).first()
-    return row.hf_repo if row else None
-
-
 def _serving_input(**fields) -> LLMServingInput:
     """What the endpoint serves, with the Hugging Face repo resolved when no checkpoint is given."""
     args = fields.get("framework_args") or {}
-    hf_repo = args.get("huggingface_repo") or hf_repo_for(fields["model_name"])
+    hf_repo = args.get("huggingface_repo") or selectors.hf_repo_for(fields["model_name"])
     if not fields.get("checkpoint_path") and not hf_repo:
         raise InvalidRequest(
             f"checkpoint_path: model {fields['model_name']!r} has no known Hugging Face repository; give "
@@ -166,3 +166,14 @@ def llm_endpoint_update(caller: Caller, name: str, data: dict, framework_args: d
         return None
 
     return save_checked_update(lambda: selectors.llm_endpoint_for_write(caller, name), prepare)
+
+
+def endpoint_scale(endpoint: ModelEndpoint, min_workers: int, max_workers: int) -> None:
+    """Change the worker bounds (the console's scale action) through the update service the API
+    uses, acting for the owner."""
+    caller = Caller(user_id=endpoint.created_by, team_id=endpoint.owner)
+    data = {"min_workers": min_workers, "max_workers": max_workers}
+    if endpoint.is_llm:
+        llm_endpoint_update(caller, endpoint.name, data, framework_args={})
+    else:
+        endpoint_update(caller, endpoint.id, data)

@@ -15,7 +15,7 @@ from django.utils import timezone
 from endpoints.frameworks.launch import USER_CONTAINER_PORT, LLMServingInput, llm_bundle
 from endpoints.hardware import infer_hardware
 from endpoints.images import framework_repository, full_image
-from endpoints.models import ModelRepository
+from endpoints.selectors import hf_repo_for
 from endpoints.services import check_image_exists
 from jobs.choices import JobKind, batch_completion_status
 from jobs.models import BatchJob
@@ -78,13 +78,13 @@ def _weights(model_config: dict) -> dict:
     """Where the batch job loads weights from: the checkpoint, else the model's HF repository."""
     if model_config.get("checkpoint_path"):
         return {"checkpoint_path": model_config["checkpoint_path"]}
-    row = ModelRepository.objects.filter(model_name=model_config["model"]).first()
-    if row is None:
+    hf_repo = hf_repo_for(model_config["model"])
+    if hf_repo is None:
         raise InvalidRequest(
             f"model_config.checkpoint_path: required for model {model_config['model']!r}, which has no known "
             "Hugging Face repository"
         )
-    return {"hf_repo": row.hf_repo}
+    return {"hf_repo": hf_repo}
 
 
 def _model_server(model_config: dict, weights: dict, image: str, num_shards: int) -> dict:

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from endpoints.frameworks.launch import LLMServingInput, llm_bundle
-from endpoints.manifests import BundleSpec, EndpointSpec, bundle_spec_from_llm_bundle
+from endpoints.manifests import BundleSpec, EndpointSpec, bundle_spec_from
 from endpoints.manifests.forwarder import endpoint_config, forwarder_args
 from tests.fakes.aws_fixtures import free_port
 
@@ -41,7 +41,7 @@ def llm_spec(framework: str, endpoint_type: str = "streaming", **overrides) -> E
         model_name="llama-7b", framework=framework, image_tag="test", num_shards=1, quantize=None,
         checkpoint_path=None, hf_repo="huggyllama/llama-7b", chat_template_override=None, framework_args={},
     ))
-    return endpoint_spec(bundle_spec_from_llm_bundle(bundle, endpoint_type), endpoint_type, **overrides)
+    return endpoint_spec(bundle_spec_from(bundle, endpoint_type), endpoint_type, **overrides)
 
 
 ECHO_BUNDLE = BundleSpec(image="echo:test", command=("serve",), predict_route="/predict",

@@ -1,6 +1,6 @@
 """One factory per kind of endpoint the tests build, and small readers of rendered objects."""
 from endpoints.frameworks.launch import LLMServingInput, llm_bundle
-from endpoints.manifests import BundleSpec, EndpointSpec, bundle_spec_from_llm_bundle
+from endpoints.manifests import BundleSpec, EndpointSpec, bundle_spec_from
 
 ENDPOINT_ID = "end_cismpd08agn003rr2kc0"
 GROUP = "llm-engine-endpoint-id-end-cismpd08agn003rr2kc0"
@@ -16,7 +16,7 @@ def guide_llama_7b_spec(**overrides) -> EndpointSpec:
     ))
     values = dict(
         id=ENDPOINT_ID, name="llama-7b", owner="test_user_id", created_by="test_user_id",
-        endpoint_type="streaming", bundle=bundle_spec_from_llm_bundle(bundle, "streaming"),
+        endpoint_type="streaming", bundle=bundle_spec_from(bundle, "streaming"),
         cpus="32", memory="40Gi", storage="40Gi", gpus=4, gpu_type="nvidia-ampere-a10",
         min_workers=1, max_workers=12, per_worker=1, concurrent_requests_per_worker=250, spec_version=3,
     )
@@ -40,7 +40,7 @@ def multi_node_spec(**overrides) -> EndpointSpec:
         checkpoint_path="s3://bucket/llama-405b", hf_repo=None, chat_template_override=None, framework_args={},
         nodes_per_worker=2,
     ))
-    values = dict(bundle=bundle_spec_from_llm_bundle(bundle, "streaming"), gpus=8, gpu_type="nvidia-hopper-h100",
+    values = dict(bundle=bundle_spec_from(bundle, "streaming"), gpus=8, gpu_type="nvidia-hopper-h100",
                   cpus="160", memory="1500Gi", nodes_per_worker=2, min_workers=1, max_workers=1)
     values.update(overrides)
     return guide_llama_7b_spec(**values)

@@ -6,7 +6,7 @@ import pytest
 
 from endpoints import redis_acl
 from endpoints.frameworks.launch import LLMServingInput, llm_bundle
-from endpoints.manifests import bundle_spec_from_llm_bundle, endpoint_object_kinds, endpoint_selector, render_endpoint
+from endpoints.manifests import bundle_spec_from, endpoint_object_kinds, endpoint_selector, render_endpoint
 from tests.manifests.factories import (
     ENDPOINT_ID,
     GROUP,
@@ -299,7 +299,7 @@ def _all_variants():
                    checkpoint_path=None, hf_repo="meta-llama/Llama-2-7b-hf", chat_template_override=None,
                    framework_args={})
         inp.update(extra)
-        bundle = bundle_spec_from_llm_bundle(llm_bundle(LLMServingInput(**inp)), "streaming")
+        bundle = bundle_spec_from(llm_bundle(LLMServingInput(**inp)), "streaming")
         yield f"framework-{framework}", guide_llama_7b_spec(bundle=bundle, gpus=1), True
 
 
