@@ -9,6 +9,7 @@ snapshot (docs/operations.md#pruning-and-drift-repair)."""
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import ClassVar
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -30,6 +31,7 @@ from llmengine_site.infra import InfraError, queues
 from llmengine_site.infra.kube import KubeClient
 from llmengine_site.labels import ENDPOINT_ID, GPU_TYPE, IMAGE_CACHE, MANAGED_BY, MANAGED_BY_VALUE, SPEC_HASH
 from llmengine_site.names import endpoint_id_from_queue_name
+from llmengine_site.reconcile_summary import ReconcileSummary, changes
 
 logger = logging.getLogger(__name__)
 
@@ -37,18 +39,11 @@ IMAGES_PER_CACHE = 32
 
 
 @dataclass
-class Summary:
-    observed: int = 0
-    status_changes: list[str] = field(default_factory=list)
-    resent: list[str] = field(default_factory=list)
-    repaired: list[str] = field(default_factory=list)
-    pruned: list[str] = field(default_factory=list)
-    image_caches: list[str] = field(default_factory=list)
-
-    def __str__(self) -> str:
-        return (f"observed {self.observed} endpoint(s); status changes: {len(self.status_changes)}; "
-                f"re-sent: {len(self.resent)}; repaired: {len(self.repaired)}; pruned: {len(self.pruned)}; "
-                f"image caches: {len(self.image_caches)}")
+class Summary(ReconcileSummary):
+    noun: ClassVar[str] = "endpoint(s)"
+    resent: list[str] = changes("re-sent")
+    repaired: list[str] = changes()
+    image_caches: list[str] = changes()
 
 
 # Kinds whose full objects a pass needs; every other kind is listed metadata-only.

@@ -6,7 +6,8 @@ retention (rows stay), and prune Kubernetes objects that have no row.
 from the first list calls (then nothing was changed) and logs per-job failures.
 """
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import ClassVar
 from datetime import timedelta
 
 from django.conf import settings
@@ -23,6 +24,7 @@ from jobs.status import job_record_status
 from llmengine_site import labels, names
 from llmengine_site.infra import InfraError
 from llmengine_site.infra.kube import KubeClient
+from llmengine_site.reconcile_summary import ReconcileSummary, changes
 
 logger = logging.getLogger(__name__)
 
@@ -31,19 +33,11 @@ MISSING_GRACE = timedelta(seconds=60)  # a just-applied Job may not be listed ye
 
 
 @dataclass
-class JobsSummary:
-    observed: int = 0
-    status_changes: list[str] = field(default_factory=list)
-    launched: list[str] = field(default_factory=list)
-    served: list[str] = field(default_factory=list)
-    reaped: list[str] = field(default_factory=list)
-    pruned: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-
-    def __str__(self) -> str:
-        return (f"jobs: observed {self.observed}; status changes: {len(self.status_changes)}; launched: "
-                f"{len(self.launched)}; served: {len(self.served)}; reaped: {len(self.reaped)}; "
-                f"pruned: {len(self.pruned)}; errors: {len(self.errors)}")
+class JobsSummary(ReconcileSummary):
+    noun: ClassVar[str] = "job(s)"
+    launched: list[str] = changes()
+    served: list[str] = changes()
+    reaped: list[str] = changes()
 
 
 def retention() -> timedelta:
@@ -168,8 +162,8 @@ def _sync_triggers(kube: KubeClient, summary: JobsSummary) -> None:
             summary.errors.append(f"{trigger_id}: {exc}")
 
 
-def reconcile_jobs(kube: KubeClient) -> str:
-    """One pass; returns a one-line summary."""
+def reconcile_jobs(kube: KubeClient) -> JobsSummary:
+    """One pass; returns what it did (printed as one line by the cacher)."""
     summary = JobsSummary()
     job_names = _observe_active(kube, summary)
     for step in (lambda: _relaunch_lost(kube, summary), lambda: _serve_fine_tunes(summary),
@@ -180,4 +174,4 @@ def reconcile_jobs(kube: KubeClient) -> str:
         except InfraError as exc:
             summary.errors.append(str(exc))
             logger.warning("jobs reconcile step failed: %s", exc)
-    return str(summary)
+    return summary

@@ -4,23 +4,21 @@ the jobs reconciler, each on its own, so a failure of one never skips the other.
 Used by `manage.py run_cacher` (the loop) and `manage.py reconcile` (one pass). Both apps are
 imported plainly: the project always has both."""
 import logging
-from dataclasses import fields, is_dataclass
 from functools import partial
 
 from endpoints.reconciler import reconcile_once
 from jobs.reconciler import reconcile_jobs
 from llmengine_site.infra import InfraError
 from llmengine_site.infra.kube import get_kube
+from llmengine_site.reconcile_summary import ReconcileSummary
 from llmengine_site.transient import describe, is_transient
 
 logger = logging.getLogger("cacher")
 
 
 def _eventful(summary) -> bool:
-    """Whether a pass changed or found anything worth a line (lists of changes are non-empty)."""
-    if not is_dataclass(summary):
-        return True
-    return any(isinstance(getattr(summary, f.name), list) and getattr(summary, f.name) for f in fields(summary))
+    """Whether a pass changed or found anything worth a line (anything but a summary counts)."""
+    return summary.eventful() if isinstance(summary, ReconcileSummary) else True
 
 
 def run_passes(*, prune: bool = True) -> tuple[list[str], bool]:
