@@ -18,7 +18,7 @@ from endpoints.choices import (
     Quantization,
 )
 from llmengine_site import ids
-from llmengine_site.models import OWNER_MAX_LENGTH
+from llmengine_site.models import OWNER_MAX_LENGTH, StatusEvent
 
 
 class ModelBundle(models.Model):
@@ -139,20 +139,10 @@ class ModelEndpoint(models.Model):
         return self.name
 
 
-class EndpointEvent(models.Model):
-    """One status transition (or notable build step) of an endpoint, for the operator."""
+class EndpointEvent(StatusEvent):
+    """One status transition (or notable build step) of an endpoint, newest first."""
 
     endpoint = models.ForeignKey(ModelEndpoint, on_delete=models.CASCADE, related_name="events")
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    old_status = models.CharField(max_length=32, blank=True, default="")
-    new_status = models.CharField(max_length=32, blank=True, default="")
-    reason = models.TextField(blank=True, default="")
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-
-    def __str__(self) -> str:
-        return f"{self.old_status or '∅'} → {self.new_status}"
 
 
 class RecommendedHardware(models.Model):

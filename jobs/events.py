@@ -78,7 +78,7 @@ def _status_events(job: BatchJob) -> list[dict]:
         {"timestamp": event.created_at.timestamp(),
          "message": f"status {event.new_status}" + (f": {event.reason}" if event.reason else ""),
          "level": "error" if event.new_status in ("FAILURE", "TIMEOUT") else "info"}
-        for event in job.events.all()
+        for event in job.events.order_by("created_at", "id")  # the route reads oldest first
     ]
 
 

@@ -10,7 +10,7 @@ from django.db import models
 from endpoints.choices import GpuType
 from jobs.choices import JobKind, JobStatus
 from llmengine_site import ids
-from llmengine_site.models import OWNER_MAX_LENGTH
+from llmengine_site.models import OWNER_MAX_LENGTH, StatusEvent
 
 
 class Owned(models.Model):
@@ -173,20 +173,11 @@ class BatchJob(ResourceFields, Owned):
         return f"{self.kind} {self.id} ({self.status})"
 
 
-class JobEvent(models.Model):
-    """One status transition of a job, for the operator and the fine-tune events route."""
+class JobEvent(StatusEvent):
+    """One status transition of a job, newest first (the fine-tune events route reads them
+    oldest first, `jobs/events.py`)."""
 
     job = models.ForeignKey(BatchJob, on_delete=models.CASCADE, related_name="events")
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    old_status = models.CharField(max_length=16, blank=True, default="")
-    new_status = models.CharField(max_length=16, blank=True, default="")
-    reason = models.TextField(blank=True, default="")
-
-    class Meta:
-        ordering = ["created_at", "id"]
-
-    def __str__(self) -> str:
-        return f"{self.old_status or '∅'} → {self.new_status}"
 
 
 class FineTuneManager(models.Manager):

@@ -37,3 +37,21 @@ class ApiKey(models.Model):
         """A new raw key with its hash and hint. The raw key is shown once and never stored."""
         raw = KEY_PREFIX + secrets.token_urlsafe(32)
         return raw, hash_key(raw), raw[: len(KEY_PREFIX) + 6]
+
+
+class StatusEvent(models.Model):
+    """One status transition (or notable step) of an endpoint or a job, for the operator
+    (docs/design.md#endpoint-state-machine, docs/design.md#job-state-machine). Both apps' event
+    models are this one: the same fields, newest first."""
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    old_status = models.CharField(max_length=32, blank=True, default="")
+    new_status = models.CharField(max_length=32, blank=True, default="")
+    reason = models.TextField(blank=True, default="")
+
+    class Meta:
+        abstract = True
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.old_status or '∅'} → {self.new_status}"

@@ -125,7 +125,7 @@ def test_cancelling_a_finished_fine_tune_succeeds_and_keeps_weights_and_endpoint
     assert FineTune.get(created.id).status == "SUCCESS"
     assert ModelEndpoint.objects.filter(pk=job.served_endpoint_id).exists()
     assert set(Model.download(job.fine_tuned_model).urls) == {"model.safetensors"}
-    assert "cancelled after it finished" in BatchJob.objects.get(pk=created.id).events.last().reason
+    assert "cancelled after it finished" in BatchJob.objects.get(pk=created.id).events.first().reason  # newest first
 
 
 def test_succeeded_fine_tune_is_served_and_its_weights_download(llmengine_client, tmp_path, k8s_api, bucket):
