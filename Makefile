@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 5000
 
-.PHONY: run test venv services helm browser image-test migrate worker lint bench clean
+.PHONY: run test venv services helm browser image-test migrate worker lint bench bench-scale clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@echo "==> creating the virtualenv in $(VENV) and installing requirements (first run takes a minute)"
@@ -44,6 +44,10 @@ test: venv services helm browser image-test
 
 bench: venv services
 	@$(PY) bench/gateway_overhead.py
+
+# How list, cacher and build costs grow with 10 to 10,000 endpoints (README: Scale).
+bench-scale: venv services
+	@$(PY) bench/scale.py
 
 clean:
 	rm -rf $(VENV) var .tools

@@ -1,6 +1,12 @@
 """Response bodies of endpoints and bundles (docs/wire-contract.md#generic-model-endpoints,
 docs/wire-contract.md#model-bundles)."""
+import functools
+
+import orjson
 from django.conf import settings
+from django.db import connection
+from django.db.models import Func, QuerySet, TextField
+from django.db.models.functions import Cast
 
 from endpoints.callback_auth import callback_auth_body
 from endpoints.choices import BundleFlavor, EndpointType
@@ -9,7 +15,7 @@ from llmengine_site.names import endpoint_group_name
 
 
 def _iso(value) -> str:
-    return value.isoformat()
+    return value if isinstance(value, str) else value.isoformat()
 
 
 # Columns an endpoint body is made of; a list reads only these, as plain values in ONE query
@@ -26,6 +32,47 @@ LLM_COLUMNS = ENDPOINT_COLUMNS + (
     "checkpoint_path", "chat_template_override",
 )
 BUNDLE_NAME = "bundle__name"
+JSON_COLUMNS = ("metadata", "labels", "post_inference_hooks", "default_callback_auth")
+
+
+@functools.lru_cache(maxsize=4096)
+def _decoded(text: str):
+    """orjson, memoized: most endpoints carry the same few small JSON values ({} or [])."""
+    return orjson.loads(text)
+
+
+TIME_COLUMNS = ("created_at", "last_updated_at")
+
+
+class _IsoUTC(Func):
+    """PostgreSQL renders a timestamp as `datetime.isoformat()` would in UTC (microseconds
+    always; `_iso_text` drops ".000000" as isoformat does), far cheaper than parsing it."""
+    template = "to_char(%(expressions)s AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"')"
+    output_field = TextField()
+
+
+def _iso_text(text: str) -> str:
+    return text[:19] + text[26:] if text[19:26] == ".000000" else text
+
+
+def list_values(queryset: QuerySet, columns) -> list[dict]:
+    """The rows of `queryset` as plain values of `columns` and the bundle name, in ONE query.
+    JSON columns come as text and are decoded by `_decoded` (several times faster than a
+    JSONField per row; the decoded values may be shared between rows and are only read); on
+    PostgreSQL the timestamps come as ISO text, already in the form `_iso` gives."""
+    texts = {f"{column}_json": Cast(column, TextField()) for column in columns if column in JSON_COLUMNS}
+    if connection.vendor == "postgresql":
+        texts.update({f"{column}_isot": _IsoUTC(column) for column in TIME_COLUMNS})
+    plain = [column for column in columns if column not in JSON_COLUMNS and f"{column}_isot" not in texts]
+    rows = list(queryset.annotate(**texts).values(*plain, BUNDLE_NAME, *texts))
+    for row in rows:
+        for key in texts:
+            text = row.pop(key)
+            if key.endswith("_json"):
+                row[key[:-5]] = None if text is None else _decoded(text)
+            else:
+                row[key[:-5]] = _iso_text(text)
+    return rows
 
 
 def endpoint_values(endpoint: ModelEndpoint, columns=LLM_COLUMNS) -> dict:

@@ -150,3 +150,13 @@ def test_the_openapi_document_describes_the_page_parameters(api):
     for route in ("/v1/llm/model-endpoints", "/v1/model-endpoints"):
         names = {p["name"] for p in paths[route]["get"].get("parameters", [])}
         assert {"limit", "offset"} <= names, route
+
+
+def test_listed_times_read_as_a_get_gives_them_with_and_without_microseconds(owner, template):
+    from datetime import datetime, timezone as tz
+
+    ModelEndpoint.objects.filter(pk=template.pk).update(
+        created_at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=tz.utc), last_updated_at=datetime(2026, 1, 2, 3, 4, 5, 7, tzinfo=tz.utc))
+    (listed,) = owner.get("/v1/model-endpoints").json()["model_endpoints"]
+    assert listed == owner.get(f"/v1/model-endpoints/{template.id}").json()
+    assert (listed["created_at"], listed["last_updated_at"]) == ("2026-01-02T03:04:05+00:00", "2026-01-02T03:04:05.000007+00:00")
