@@ -23,7 +23,7 @@ from endpoints.builder import endpoint_spec, preview_queue_url
 from endpoints.choices import EndpointStatus, EndpointType
 from endpoints.manifests import render_endpoint
 from endpoints.models import EndpointEvent, ModelBundle, ModelEndpoint, ModelRepository, RecommendedHardware
-from endpoints.resources import validate_resources
+from endpoints.resources import check_gpu_type_mapped, validate_resources
 from llmengine_site.errors import DomainError, InvalidRequest
 from llmengine_site.redaction import redact_secret_objects
 
@@ -327,8 +327,10 @@ class RecommendedHardwareForm(forms.ModelForm):
         if data.get("nodes_per_worker") == 0:
             self.add_error("nodes_per_worker", "Must be at least 1.")
         gpu_type = data.get("gpu_type")
-        if gpu_type and gpu_type not in settings.LLME_GPU_NODE_LABELS:
-            self.add_error("gpu_type", f"{gpu_type} has no node label in LLME_GPU_NODE_LABELS of this deployment.")
+        try:
+            check_gpu_type_mapped(gpu_type)
+        except InvalidRequest as exc:
+            self.add_error(exc.field, exc.message)
         if self.errors or not all(data.get(field) for field in ("cpus", "memory", "storage", "gpus", "gpu_type")):
             return data
         try:

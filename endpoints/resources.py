@@ -3,6 +3,8 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
+from django.conf import settings
+
 from endpoints.choices import GpuType
 from llmengine_site.errors import InvalidRequest
 
@@ -97,3 +99,30 @@ def validate_resources(*, cpus, memory, storage, gpus: int, gpu_type: str | None
         raise InvalidRequest(
             f"{storage} is above what a {kind} node offers ({(limits.storage - FORWARDER_OVERHEAD.storage) // GiB}Gi at most)",
             field="storage")
+
+
+HARDWARE_FIELDS = ("cpus", "gpus", "memory", "storage", "gpu_type")
+
+
+def hardware_given(data: dict) -> bool:
+    """The one "all or none" rule: True when the request gives its hardware (all of cpus, gpus,
+    memory, storage, and gpu_type when gpus > 0), False when it gives none of them (the
+    recommended hardware is used). Raises InvalidRequest naming the missing ones otherwise."""
+    if all(data.get(name) is None for name in HARDWARE_FIELDS):
+        return False
+    needed = ["cpus", "gpus", "memory", "storage"] + (["gpu_type"] if data.get("gpus") else [])
+    missing = [name for name in needed if data.get(name) is None]
+    if missing:
+        raise InvalidRequest(
+            "All hardware fields (cpus, gpus, memory, storage, and gpu_type when gpus > 0) must be given "
+            f"together, or none of them to use the recommended hardware; missing: {', '.join(missing)}"
+        )
+    return True
+
+
+def check_gpu_type_mapped(gpu_type: str | None) -> None:
+    """The one GPU-mapping check: a GPU type must have a node label in LLME_GPU_NODE_LABELS."""
+    if gpu_type and gpu_type not in settings.LLME_GPU_NODE_LABELS:
+        raise InvalidRequest(
+            f"{gpu_type} has no node label in LLME_GPU_NODE_LABELS of this deployment; "
+            f"available: {', '.join(sorted(settings.LLME_GPU_NODE_LABELS))}", field="gpu_type")

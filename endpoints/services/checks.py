@@ -6,7 +6,7 @@ from django.conf import settings
 
 from endpoints.choices import EndpointType
 from endpoints.manifests.autoscaling import KEDA_API_VERSION
-from endpoints.resources import validate_resources
+from endpoints.resources import check_gpu_type_mapped, validate_resources
 from llmengine_site.errors import InvalidRequest, ObjectNotFound, UpstreamUnavailable
 from llmengine_site.infra import InfraError
 from llmengine_site.infra.kube import get_kube
@@ -23,14 +23,6 @@ def check_image_exists(image: str) -> None:
         raise UpstreamUnavailable(f"Could not check image {image} in the registry: {exc}. Retry later.") from exc
     if not found:
         raise ObjectNotFound("The specified docker image could not be found.")
-
-
-def check_gpu_type_mapped(gpu_type: str | None) -> None:
-    if gpu_type and gpu_type not in settings.LLME_GPU_NODE_LABELS:
-        raise InvalidRequest(
-            f"gpu_type: {gpu_type} has no node label mapping in this deployment (LLME_GPU_NODE_LABELS); "
-            f"available: {', '.join(sorted(settings.LLME_GPU_NODE_LABELS))}"
-        )
 
 
 def check_workers(endpoint_type: str, min_workers: int, max_workers: int) -> None:

@@ -4,6 +4,7 @@ from endpoints.choices import STREAMING_ONLY_FRAMEWORKS, SUPPORTED_QUANTIZATION,
 from endpoints.frameworks.launch import LLMServingInput
 from endpoints.hardware import infer_hardware
 from endpoints.images import resolve_tag
+from endpoints.resources import hardware_given
 from endpoints.models import ModelEndpoint
 from endpoints.services.bundles import llm_bundle_row, llm_bundle_spec
 from endpoints.services.checks import Resources, check_workers, validated_resources
@@ -27,19 +28,11 @@ _BUNDLE_CHANGING_FIELDS = ("model_name", "source", "inference_framework_image_ta
 def _llm_resources(data: dict) -> tuple[Resources, bool]:
     """Explicit hardware, or the recommended hardware when none was given. The client always
     sends `nodes_per_worker: 1`, which alone does not count as "hardware given"."""
-    given = [field for field in ("cpus", "gpus", "memory", "storage", "gpu_type") if field in data]
-    if not given:
+    if not hardware_given(data):
         hardware = infer_hardware(data["model_name"])
         return Resources(
             hardware.cpus, hardware.memory, hardware.storage, hardware.gpus, hardware.gpu_type, hardware.nodes_per_worker
         ), True
-    needed = ["cpus", "gpus", "memory", "storage"] + (["gpu_type"] if data.get("gpus") else [])
-    missing = [field for field in needed if field not in data]
-    if missing:
-        raise InvalidRequest(
-            f"All hardware fields (cpus, gpus, memory, storage, and gpu_type when gpus > 0) must be given "
-            f"together, or none of them to use the recommended hardware; missing: {', '.join(missing)}"
-        )
     return Resources(
         data["cpus"], data["memory"], data["storage"], data["gpus"], data.get("gpu_type"),
         data.get("nodes_per_worker", 1),

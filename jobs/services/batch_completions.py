@@ -15,6 +15,7 @@ from django.utils import timezone
 from endpoints.frameworks.launch import USER_CONTAINER_PORT, LLMServingInput, llm_bundle
 from endpoints.hardware import infer_hardware
 from endpoints.images import framework_repository, full_image
+from endpoints.resources import HARDWARE_FIELDS, hardware_given
 from endpoints.selectors import hf_repo_for
 from endpoints.services import check_image_exists
 from jobs.choices import JobKind, batch_completion_status
@@ -28,7 +29,6 @@ CONFIG_FILE = "/opt/config.json"
 RUNNER_COMMAND = ["python", "-m", "jobs.batch_runner"]
 SERVER_URL = f"http://127.0.0.1:{USER_CONTAINER_PORT}"  # the sidecar, in the same pod
 SERVER_HEALTH_ROUTE = "/health"
-HARDWARE_FIELDS = ("cpus", "gpus", "memory", "storage", "gpu_type")
 # The job's runner reaches storage with the pod's own identity (IRSA); these only say where.
 _STORAGE_ENV = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3")
 
@@ -53,15 +53,7 @@ def batch_image(version: int) -> str:
 
 
 def _hardware(data: dict, model: str, explicit_allowed: bool) -> dict:
-    given = [field for field in HARDWARE_FIELDS if data.get(field) is not None]
-    if explicit_allowed and given:
-        needed = ["cpus", "gpus", "memory", "storage"] + (["gpu_type"] if data.get("gpus") else [])
-        missing = [field for field in needed if data.get(field) is None]
-        if missing:
-            raise InvalidRequest(
-                f"Give all of cpus, gpus, memory, storage (and gpu_type when gpus > 0), or none of them to use the "
-                f"recommended hardware; missing: {', '.join(missing)}"
-            )
+    if explicit_allowed and hardware_given(data):
         hardware = {field: data.get(field) for field in HARDWARE_FIELDS}
     else:
         inferred = infer_hardware(model)

@@ -6,10 +6,9 @@ config Secret and Job once (idempotent: server-side apply) or, for a cancelled j
 The reconciler re-runs `job_sync` for rows whose message was lost and reads status back with
 `jobs.status.job_record_status`.
 """
-from django.conf import settings
 from django.db import transaction
 
-from endpoints.resources import validate_resources
+from endpoints.resources import check_gpu_type_mapped, validate_resources
 from jobs.choices import JobStatus
 from jobs.models import BatchJob, JobEvent
 from jobs.status import job_record_status
@@ -27,9 +26,7 @@ def check_job_resources(*, cpus, memory, storage, gpus: int, gpu_type: str | Non
     if missing:
         raise InvalidRequest("must be given (in the request or the bundle)", field=" and ".join(missing))
     validate_resources(cpus=cpus, memory=memory, storage=storage or None, gpus=gpus or 0, gpu_type=gpu_type)
-    if gpu_type and gpu_type not in settings.LLME_GPU_NODE_LABELS:
-        raise InvalidRequest(f"{gpu_type} has no node label mapping in this deployment (LLME_GPU_NODE_LABELS)",
-                             field="gpu_type")
+    check_gpu_type_mapped(gpu_type)
 
 
 def enqueue_sync(job_id: str) -> None:
