@@ -9,24 +9,12 @@ from endpoints.models import ModelEndpoint
 from endpoints.reconciler import prune_orphans, reconcile_once
 from llmengine_site.infra import InfraError
 from llmengine_site.infra.kube import get_kube
-
-NS = "llm-engine"
+from tests.endpoints.objects import NS, create_llm, endpoint_objects
 
 
 @pytest.fixture
 def owner(api):
     return api.as_user("test-user-id")
-
-
-def endpoint_objects(k8s_api, endpoint_id):
-    selector = f"llm-engine.io/endpoint-id={endpoint_id}"
-    return {(o["kind"], o["metadata"]["name"]): o for o in k8s_api.objects(namespace=NS, label_selector=selector)}
-
-
-def create_llm(owner, body) -> ModelEndpoint:
-    response = owner.post("/v1/llm/model-endpoints", body, format="json")
-    assert response.status_code == 200, response.json()
-    return ModelEndpoint.objects.get(name=body["name"])
 
 
 def test_guide_llama_7b_becomes_a_gpu_deployment_service_scaler_and_pdb(owner, guide_llama_7b, k8s_api):
