@@ -39,8 +39,8 @@ def open_console(browser, live_server):
     """Log a user in through the login form; yields a function returning the logged-in page."""
     contexts = []
 
-    def login(user):
-        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    def login(user, width: int = 1400, height: int = 1000):
+        context = browser.new_context(viewport={"width": width, "height": height})
         contexts.append(context)
         page = context.new_page()
         page.set_default_timeout(15_000)

@@ -11,8 +11,8 @@ from django.utils import timezone
 from endpoints import infra_state
 from endpoints.models import EndpointEvent
 from jobs.models import BatchJob, FineTuneTemplate, JobEvent
-from tests.console.conftest import PASSWORD, make_endpoint
-from tests.console.test_browser import SCREENSHOTS, browser, shot  # noqa: F401 (fixture)
+from tests.console.conftest import make_endpoint
+from tests.console.test_browser import SCREENSHOTS, browser, open_console, shot  # noqa: F401 (fixtures)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
@@ -65,24 +65,9 @@ def fleet(failing_endpoint):
 
 
 @pytest.fixture
-def console_at(browser, live_server, operator):  # noqa: F811
-    contexts = []
-
-    def open_at(width: int):
-        context = browser.new_context(viewport={"width": width, "height": 900})
-        contexts.append(context)
-        page = context.new_page()
-        page.set_default_timeout(15_000)
-        page.goto(live_server.url + reverse("admin:login"))
-        page.fill("#id_username", operator.username)
-        page.fill("#id_password", PASSWORD)
-        page.click("input[type=submit]")
-        page.wait_for_url(live_server.url + reverse("admin:index"))
-        return page
-
-    yield open_at
-    for context in contexts:
-        context.close()
+def console_at(open_console, operator):  # noqa: F811
+    """The console as the operator sees it in a window `width` px wide."""
+    return lambda width: open_console(operator, width=width, height=900)
 
 
 # What the browser measures, as one script: each finding names the element.
