@@ -19,10 +19,11 @@ def _free_port() -> int:
 @pytest.fixture
 def gateway(transactional_db, django_db_serialized_rollback, settings):
     """Base URL of the gateway served by uvicorn, as in production (ASGI, async views)."""
-    from endpoints.inference import demand, routing
+    from endpoints.inference import demand, readiness, routing
     from llmengine_site.asgi import application
 
     routing._local.clear()
+    readiness.forget_states()
     demand.reset_clients()
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(application, host="127.0.0.1", port=port, log_level="warning",

@@ -19,6 +19,12 @@ from llmengine_site.errors import UpstreamFailure
 from llmengine_site.transient import log_skipped
 
 RECHECK_SECONDS = 1.0
+# Observed states read from the shared cache, kept this long per process: an endpoint that is not
+# READY but serving (an update rolling out) is checked before every request, and one shared-cache
+# read per endpoint and interval is enough (the cacher refreshes the state every few seconds).
+STATE_MEMO_SECONDS = 0.5
+_states: dict[str, tuple[float, dict | None]] = {}
+MAX_MEMO_ENTRIES = 10_000
 # Headers of an answer the client should not retry: the OpenAI SDK honours `x-should-retry`.
 NO_RETRY_HEADERS = {"x-should-retry": "false"}
 
@@ -73,11 +79,7 @@ class Readiness:
         self._next_check = now + RECHECK_SECONDS
         route = await routing.route_by_id(self.route.id) or self.route
         self.route = route
-        try:
-            state = await cache.aget(state_key(route.id))
-        except Exception as exc:  # the cache is down: judge as "not observed yet", keep routing
-            log_skipped("observed state read", exc)
-            state = None
+        state = await _observed_state(route.id, now)
         reason, self.waiting_for = _verdict(route, state)
         if reason is not None:
             raise self._failure(reason)
@@ -86,3 +88,23 @@ class Readiness:
         """A READY endpoint is called at once; any other is checked first."""
         if self.route.status != EndpointStatus.READY:
             await self.check(fresh=True)
+
+
+async def _observed_state(endpoint_id: str, now: float) -> dict | None:
+    memo = _states.get(endpoint_id)
+    if memo and memo[0] > now:
+        return memo[1]
+    try:
+        state = await cache.aget(state_key(endpoint_id))
+    except Exception as exc:  # the cache is down: judge as "not observed yet", keep routing
+        log_skipped("observed state read", exc)
+        return None
+    if len(_states) >= MAX_MEMO_ENTRIES:
+        _states.clear()
+    _states[endpoint_id] = (now + STATE_MEMO_SECONDS, state)
+    return state
+
+
+def forget_states() -> None:
+    """Drop the memo (tests, and the gateway when it is told a status changed)."""
+    _states.clear()

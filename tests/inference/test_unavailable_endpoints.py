@@ -167,3 +167,41 @@ def test_a_ready_endpoint_is_served_without_reading_its_observed_state(gateway, 
     response, _ = _post(gateway, "/v1/llm/completions-sync?model_endpoint_name=llama-7b", BODY)
     assert response.status_code == 200
     assert calls == []
+
+
+class _CountingCache:
+    """The real cache, counting the observed-state reads the gateway makes through it."""
+
+    def __init__(self, real):
+        self.real, self.state_reads = real, 0
+
+    async def aget(self, key, *args, **kwargs):
+        if key.startswith("infra:"):
+            self.state_reads += 1
+        return await self.real.aget(key, *args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+
+def test_endpoint_rolling_out_an_update_reads_its_state_at_most_twice_a_second(gateway, model_server,
+                                                                              monkeypatch):
+    """A serving endpoint whose update is rolling out (status UPDATE_PENDING) is checked before
+    every request; the shared cache is asked for its observed state at most once per half second
+    per process, not once per request (each read is a thread hop and a Redis round trip)."""
+    from django.core.cache import cache
+
+    from endpoints.inference import readiness
+
+    model_server("tgi")
+    create(gateway, GUIDE_LLAMA_7B)
+    _set_status("llama-7b", "UPDATE_PENDING")
+    _observe("llama-7b", available_workers=1)
+    counting = _CountingCache(cache)
+    monkeypatch.setattr(readiness, "cache", counting)
+    started = time.monotonic()
+    for _ in range(40):
+        response, _ = _post(gateway, "/v1/llm/completions-sync?model_endpoint_name=llama-7b", BODY)
+        assert response.status_code == 200, response.text
+    elapsed = time.monotonic() - started
+    assert 1 <= counting.state_reads <= elapsed / readiness.STATE_MEMO_SECONDS + 2, (counting.state_reads, elapsed)
