@@ -5,8 +5,10 @@ Kubernetes objects and queue, so a delete can never race its own build.
 On PostgreSQL the lock is a session-level advisory lock (`pg_advisory_lock`) keyed by the
 endpoint id, so it holds across processes and machines; it is not a transaction, so holding it
 over calls to Kubernetes keeps the rule of docs/design.md#desired-state-and-the-flow-of-a-change.
-On SQLite (`make run`'s embedded default, one machine) it is an exclusive `flock` on a file per
-endpoint beside the database, which holds across the gateway's in-process workers and the cacher.
+On SQLite (`make run`'s embedded default, one machine) it is an exclusive `flock` on one of
+FILE_STRIPES files beside the database (chosen by the same hash), which holds across the gateway's
+in-process workers and the cacher; two endpoints that share a file only wait for each other, and
+the directory never grows past FILE_STRIPES files however many endpoints come and go.
 """
 import contextlib
 import fcntl
@@ -21,6 +23,7 @@ from django.db import DatabaseError, connection
 # The first half of PostgreSQL's two-key advisory lock: endpoint locks never collide with another
 # use of advisory locks in the same database. The second key is 32 bits of the endpoint id's hash.
 LOCK_CLASS = 0x11E0  # "llme" endpoints
+FILE_STRIPES = 1024
 
 
 def _key(endpoint_id: str) -> int:
@@ -71,8 +74,7 @@ def _lock_dir() -> Path:
 def _file_lock(endpoint_id: str, blocking: bool) -> Iterator[bool]:
     directory = _lock_dir()
     directory.mkdir(parents=True, exist_ok=True)
-    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in endpoint_id)
-    fd = os.open(directory / f"{safe}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fd = os.open(directory / f"{_key(endpoint_id) % FILE_STRIPES:04d}.lock", os.O_RDWR | os.O_CREAT, 0o600)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX if blocking else fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -83,3 +83,13 @@ def test_on_sqlite_the_lock_is_a_file_lock_between_openers(tmp_path, monkeypatch
             assert other is True
     with locks._file_lock("end_a", blocking=False) as after:
         assert after is True
+
+
+def test_on_sqlite_lock_files_do_not_pile_up_with_endpoints(tmp_path, monkeypatch):
+    """`make run` creates and deletes endpoints for months: one file per endpoint id ever seen
+    would fill the directory; the locks share a fixed set of files."""
+    monkeypatch.setattr(locks, "_lock_dir", lambda: tmp_path / "endpoint-locks")
+    for index in range(3 * locks.FILE_STRIPES):
+        with locks._file_lock(f"end_{index:06d}", blocking=False) as taken:
+            assert taken
+    assert len(list((tmp_path / "endpoint-locks").iterdir())) <= locks.FILE_STRIPES
