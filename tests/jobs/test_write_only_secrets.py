@@ -9,13 +9,18 @@ from tests.jobs.conftest import NS
 API_KEY = "wandb-secret-0123456789"
 
 
-def test_wandb_api_key_is_in_no_response(api, k8s_api):
-    owner = api.as_user("alice")
+def _create_fine_tune_with_wandb(owner):
     file_id = owner.post("/v1/files", {"file": SimpleUploadedFile("t.csv", b"prompt,response\nq,a\n")},
                          format="multipart").json()["id"]
     created = owner.post("/v1/llm/fine-tunes", {"model": "llama-2-7b", "training_file": file_id, "hyperparameters": {},
                                                 "wandb_config": {"api_key": API_KEY, "project": "p"}}, format="json")
     assert created.status_code == 200, created.json()
+    return created
+
+
+def test_wandb_api_key_is_in_no_response(api, k8s_api):
+    owner = api.as_user("alice")
+    created = _create_fine_tune_with_wandb(owner)
     job_id = created.json()["id"]
     answers = [created, owner.get(f"/v1/llm/fine-tunes/{job_id}"), owner.get("/v1/llm/fine-tunes"),
                owner.get(f"/v1/llm/fine-tunes/{job_id}/events"), owner.get(f"/v1/docker-image-batch-jobs/{job_id}"),
@@ -29,11 +34,7 @@ def test_wandb_api_key_reaches_the_cluster_only_in_a_secret(api, k8s_api):
     """Tenant credentials live in Secrets: ConfigMaps and the Job's own spec are readable far more
     widely (docs/security.md#what-isolates-teams)."""
     owner = api.as_user("alice")
-    file_id = owner.post("/v1/files", {"file": SimpleUploadedFile("t.csv", b"prompt,response\nq,a\n")},
-                         format="multipart").json()["id"]
-    created = owner.post("/v1/llm/fine-tunes", {"model": "llama-2-7b", "training_file": file_id, "hyperparameters": {},
-                                                "wandb_config": {"api_key": API_KEY, "project": "p"}}, format="json")
-    assert created.status_code == 200, created.json()
+    created = _create_fine_tune_with_wandb(owner)
     job_sync(created.json()["id"])
     secrets = k8s_api.objects("Secret", NS)
     held = [obj["metadata"]["name"] for obj in secrets
