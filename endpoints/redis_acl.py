@@ -1,9 +1,12 @@
 """One Redis ACL user per async endpoint, so that no endpoint pod holds the control plane's Redis
 credential (docs/security.md#what-isolates-teams).
 
-The forwarder of an async endpoint stores task results in Redis (both queue backends) and, on the
-Redis queue backend, receives its tasks from Redis lists; KEDA's redis trigger measures the
-queue's length with the same credential. The user the builder creates for the endpoint may:
+Only on the Redis queue backend: there the forwarder of an async endpoint receives its tasks from
+Redis lists and stores their results in Redis; KEDA's redis trigger measures the queue's length
+with the same credential. On the SQS backend endpoint pods get no Redis credential at all (they
+report task state to the gateway, `endpoints/forwarder/task_reports.py`), so no user is created,
+and a managed Redis that refuses ACL commands (ElastiCache) is fine. The user the builder creates
+for the endpoint may:
 
 - name only the endpoint's own keys: its results `llme:result:<endpoint id>:*`
   (`endpoints/task_results.py`) and, on the Redis backend, its queue `llme:queue:<queue name>:*`
@@ -78,10 +81,14 @@ def acl_rules(endpoint_id: str, queue_backend: str) -> list[str]:
 
 
 def control_plane_urls(queue_backend: str) -> list[str]:
-    """The Redis servers the endpoint's forwarder talks to, as the control plane reaches them."""
+    """The Redis servers the endpoint's forwarder talks to, as the control plane reaches them:
+    none on the SQS backend (so `ensure_user`, `restore_missing_users` and `delete_user` do
+    nothing there)."""
+    if queue_backend != "redis":
+        return []
     urls = [settings.REDIS_URL] if settings.REDIS_URL else []
     queue_url = settings.LLME_QUEUE_REDIS_URL
-    if queue_backend == "redis" and queue_url and queue_url not in urls:
+    if queue_url and queue_url not in urls:
         urls.append(queue_url)
     return urls
 

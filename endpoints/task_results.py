@@ -81,28 +81,50 @@ def record_submitted(client: redis.Redis, task_id: str, owner: str, ttl_seconds:
     pipeline.execute()
 
 
-def record_started(client: redis.Redis, endpoint_id: str, task_id: str) -> None:
-    """A worker began the task. No effect on a task that already has its result."""
-    client.eval(_START_SCRIPT, 1, result_key(endpoint_id, task_id), ORPHAN_TTL_SECONDS, _now())
+def task_endpoint(client: redis.Redis, task_id: str) -> str | None:
+    """The endpoint the gateway submitted the task to; None for a task it does not know."""
+    return _text(client.hget(task_key(task_id), "endpoint_id"))
+
+
+def record_started(client: redis.Redis, endpoint_id: str, task_id: str) -> bool:
+    """A worker began the task. No effect (False) on a task that already has its result."""
+    return bool(client.eval(_START_SCRIPT, 1, result_key(endpoint_id, task_id), ORPHAN_TTL_SECONDS, _now()))
+
+
+def stored_form(task_id: str, result, large_result_store=None) -> tuple[str | None, str | None]:
+    """`(encoded result, None)`, or `(None, location)` once a large result is uploaded to
+    `large_result_store` (default: S3 when a bucket is configured). `result` must be
+    JSON-serialisable; raises `InfraError` when the upload fails."""
+    encoded = json.dumps(result)
+    store = large_result_store if large_result_store is not None else S3ResultStore.from_settings()
+    if store is not None and len(encoded.encode()) > inline_max_bytes():
+        return None, store.put(task_id, encoded.encode())
+    return encoded, None
+
+
+def expected_location(task_id: str) -> str | None:
+    """Where a large result of `task_id` may be (the only location a report may name)."""
+    bucket = settings.LLME_S3_BUCKET
+    return S3ResultStore(bucket).location(task_id) if bucket else None
 
 
 def record_result(client: redis.Redis, endpoint_id: str, task_id: str, *, status: str, result=None,
                   traceback: str | None = None, status_code: int | None = None,
-                  ttl_seconds: int, large_result_store=None) -> None:
+                  ttl_seconds: int, large_result_store=None, result_location: str | None = None) -> None:
     """Store the outcome (`status` SUCCESS or FAILURE) and keep it `ttl_seconds` from now.
 
-    `result` must be JSON-serialisable. A large one goes to `large_result_store` (default: S3
-    when a bucket is configured); raises `InfraError` when that upload fails, leaving Redis as
-    it was so the caller can retry.
+    `result` must be JSON-serialisable. A large one goes to `large_result_store` (see
+    `stored_form`); raises `InfraError` when that upload fails, leaving Redis as it was so the
+    caller can retry. `result_location` instead of `result`: the result was uploaded already.
     """
     if status not in STATUSES:
         raise ValueError(f"unknown task status {status!r}")
-    encoded = json.dumps(result)
+    if result_location is None:
+        encoded, result_location = stored_form(task_id, result, large_result_store)
     fields = {"status": status, "updated_at": _now()}
     removed = ["traceback", "status_code"]
-    store = large_result_store if large_result_store is not None else S3ResultStore.from_settings()
-    if store is not None and len(encoded.encode()) > inline_max_bytes():
-        fields["result_location"] = store.put(task_id, encoded.encode())
+    if result_location is not None:
+        fields["result_location"] = result_location
         removed.append("result")
     else:
         fields["result"] = encoded
@@ -181,6 +203,9 @@ class S3ResultStore:
     def from_settings(cls) -> "S3ResultStore | None":
         bucket = settings.LLME_S3_BUCKET
         return cls(bucket) if bucket else None
+
+    def location(self, task_id: str) -> str:
+        return f"s3://{self.bucket}/{RESULTS_PREFIX}{task_id}.json"
 
     def put(self, task_id: str, data: bytes) -> str:
         key = f"{RESULTS_PREFIX}{task_id}.json"

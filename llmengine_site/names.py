@@ -28,7 +28,8 @@ def endpoint_config_map_name(endpoint_id: str) -> str:
 
 
 def endpoint_secret_name(endpoint_id: str) -> str:
-    """Secret holding what the forwarder must not see as plain pod-spec values (REDIS_URL)."""
+    """Secret holding what the forwarder must not see as plain pod-spec values (its report token
+    on SQS, its Redis user's URL on the Redis queue backend)."""
     return endpoint_group_name(endpoint_id) + "-forwarder"
 
 

@@ -4,10 +4,11 @@ backends, the fine-tune Job, batch completion Jobs (v1, v2), the docker-image ba
 trigger CronJob, and the chart's objects in the endpoint namespace. The control plane's
 credentials are set to distinctive values first, so a leak cannot hide behind a common string."""
 import dataclasses
+import json
 
 import pytest
 
-from endpoints import redis_acl
+from endpoints import redis_acl, report_tokens
 from endpoints.frameworks.launch import LLMServingInput, llm_bundle
 from endpoints.manifests import BundleSpec, bundle_spec_from, render_endpoint
 from llmengine_site import names
@@ -86,10 +87,20 @@ def test_no_endpoint_object_holds_a_control_plane_credential(control_plane, back
     for name, spec in _every_endpoint_spec(backend):
         objects = render_endpoint(spec, keda_available=True, lws_available=True, vpa_available=True)
         assert_objects_hold_no_control_plane_secret(objects, control_plane)
-        if spec.is_async:
+        if spec.is_async and backend == "redis":
             secret = next(obj for obj in objects if obj["kind"] == "Secret")
             # The forwarder's own Redis user instead (endpoints/redis_acl.py).
             assert secret["stringData"]["REDIS_URL"].startswith(f"redis://{redis_acl.username(spec.id)}:"), name
+        elif spec.is_async:
+            secret = next(obj for obj in objects if obj["kind"] == "Secret")
+            # On SQS only the report token (endpoints/report_tokens.py); no Redis URL, host,
+            # user or trigger anywhere in the endpoint's objects, KEDA's included.
+            assert secret["stringData"] == {report_tokens.ENV: report_tokens.token(spec.id)}, name
+            text = json.dumps(objects).lower()
+            assert "redis" not in text and REDIS_HOST not in text, name
+            triggers = [trigger["type"] for obj in objects if obj["kind"] == "ScaledObject"
+                        for trigger in obj["spec"]["triggers"]]
+            assert triggers == ["aws-sqs-queue"], name
         rendered += 1
     assert rendered == 2 * len(FRAMEWORKS) + 3
 

@@ -1,7 +1,7 @@
 """`python -m endpoints.forwarder --mode http|queue ...`: see `config.parse_args` for the flags.
 
-Exit status: 2 for bad flags, 1 when the forwarder cannot start (e.g. queue mode without a
-Redis URL for results). On SIGTERM it stops accepting, finishes in-flight requests and tasks
+Exit status: 2 for bad flags, 1 when the forwarder cannot start (e.g. queue mode on SQS without
+its report token, or on Redis without a Redis URL). On SIGTERM it stops accepting, finishes in-flight requests and tasks
 within `--graceful-timeout-seconds`, then ends by that signal (uvicorn re-raises it).
 """
 import logging
@@ -10,6 +10,7 @@ import sys
 
 import uvicorn
 
+from endpoints import report_tokens
 from endpoints.forwarder.config import ConfigFile, Options, Settings, parse_args
 from llmengine_site.names import endpoint_id_from_queue_name, endpoint_queue_name
 
@@ -41,7 +42,6 @@ def build_app(options: Options):
 
 
 def build_queue_worker(settings: Settings):
-    import redis
     from django.conf import settings as django_settings
 
     # Queue mode's modules read Django settings: loaded after configure_environment has set them.
@@ -53,11 +53,36 @@ def build_queue_worker(settings: Settings):
     if not endpoint_id or endpoint_queue_name(endpoint_id) != options.queue_name:
         raise SystemExit(f"--queue-name {options.queue_name!r} is not the queue of an endpoint "
                          f"(expected {endpoint_queue_name(endpoint_id or '<endpoint id>')!r})")
+    if options.queue_backend == "sqs":
+        return QueueWorker(settings, endpoint_id, gateway_results(django_settings, endpoint_id))
+    return QueueWorker(settings, endpoint_id, redis_results(django_settings, endpoint_id))
+
+
+def gateway_results(django_settings, endpoint_id: str):
+    """SQS backend: task state goes to the gateway, with the endpoint's report token."""
+    # Loaded after configure_environment, like the queue worker (they read Django settings).
+    from endpoints.forwarder.task_reports import GatewayResults
+
+    token = os.environ.get(report_tokens.ENV, "")
+    if not token or not django_settings.LLME_GATEWAY_URL:
+        raise SystemExit(f"queue mode on SQS reports task state to the gateway: set {report_tokens.ENV} "
+                         "(the endpoint's forwarder Secret) and LLME_GATEWAY_URL")
+    return lambda worker: GatewayResults(django_settings.LLME_GATEWAY_URL, token, endpoint_id,
+                                         worker.run_io, worker.pause, worker.stopping)
+
+
+def redis_results(django_settings, endpoint_id: str):
+    """Redis backend: task state goes to Redis as the endpoint's own Redis user."""
+    import redis
+
+    # Loaded after configure_environment, like the queue worker (they read Django settings).
+    from endpoints.forwarder.task_reports import RedisResults
+
     if not django_settings.REDIS_URL:
-        raise SystemExit("queue mode stores results in Redis: set REDIS_URL (or --redis-url)")
-    results = redis.Redis.from_url(django_settings.REDIS_URL, socket_timeout=10, socket_connect_timeout=5,
-                                   health_check_interval=30)
-    return QueueWorker(settings, endpoint_id, results)
+        raise SystemExit("queue mode on the Redis backend stores results in Redis: set REDIS_URL (or --redis-url)")
+    client = redis.Redis.from_url(django_settings.REDIS_URL, socket_timeout=10, socket_connect_timeout=5,
+                                  health_check_interval=30)
+    return lambda worker: RedisResults(client, endpoint_id, worker.run_io)
 
 
 def main(argv: list[str] | None = None) -> None:

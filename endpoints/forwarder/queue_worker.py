@@ -5,11 +5,13 @@ Message body (written by the gateway):
      "payload": {"args", "url", "callback_url", "callback_auth", "return_pickled", "destination_path"}}
 
 Guarantees:
-- At least once, never forever: a message is deleted only after its outcome is stored; a
+- At least once, never forever: a message is deleted only after its outcome is stored (in
+  Redis on the Redis backend, by the gateway on SQS: `task_reports`); a
   message received more than `MAX_RECEIVES` times (its worker kept dying) is recorded as
   FAILURE and deleted; a message past `expires_at` is recorded as FAILURE without running.
 - A task whose result is already stored is not run again (a redelivered message is dropped).
-- While a task runs, its message stays hidden: visibility is extended every half timeout.
+- While a task runs, and while its outcome is being stored (a gateway down is retried), its
+  message stays hidden: visibility is extended every half timeout.
 - Tasks are received only while the main container is healthy, at most `concurrency` at once.
 - Unreachable model server, 429 or 503: the message comes back after `RETRY_DELAY_SECONDS`
   (counted as a delivery); other upstream errors are final (FAILURE with status and text).
@@ -19,7 +21,6 @@ Guarantees:
 import asyncio
 import base64
 import concurrent.futures
-import functools
 import json
 import logging
 import time
@@ -55,11 +56,12 @@ class Outcome:
 class QueueWorker:
     """The queue-mode ASGI application: probes on the port, the consumer in the background."""
 
-    def __init__(self, settings: Settings, endpoint_id: str, results):
+    def __init__(self, settings: Settings, endpoint_id: str, results_factory):
+        """`results_factory(worker)`: where task state goes (`task_reports`), given the worker
+        (its I/O pool, pause and stop state)."""
         self.settings = settings
         self.options = settings.options
         self.endpoint_id = endpoint_id
-        self.results = results  # redis.Redis for task_results
         self.active: set[asyncio.Task] = set()
         self.client: httpx.AsyncClient | None = None
         self.health: UpstreamHealth | None = None
@@ -69,6 +71,7 @@ class QueueWorker:
         # without competing with the default executor's few threads.
         self._executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=2 * self.options.concurrency + 4, thread_name_prefix="forwarder-io")
+        self.results = results_factory(self)
 
     # -- lifecycle
     async def startup(self) -> None:
@@ -90,6 +93,7 @@ class QueueWorker:
             self._consumer.cancel()
         await self.health.stop()
         await self.client.aclose()
+        await self.results.close()
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     async def __call__(self, scope, receive, send) -> None:
@@ -141,32 +145,39 @@ class QueueWorker:
         except ValueError as error:
             log.error("dropping malformed message %s: %s", message.id, error)
             return await self._io(queues.delete_message, self.endpoint_id, message.receipt)
-        task_id = envelope["task_id"]
-        if await self._io(task_results.read_status, self.results, self.endpoint_id, task_id) in task_results.FINAL_STATUSES:
-            return await self._io(queues.delete_message, self.endpoint_id, message.receipt)
-        if message.receive_count > MAX_RECEIVES:
-            return await self._finish(message, envelope, Outcome(
-                task_results.FAILURE, f"The task was delivered {message.receive_count} times without completing"))
-        expires_at = envelope.get("expires_at")
-        if isinstance(expires_at, (int, float)) and time.time() > expires_at:
-            return await self._finish(message, envelope, Outcome(task_results.FAILURE, "task expired before it ran"))
-        await self._io(task_results.record_started, self.results, self.endpoint_id, task_id)
+        # The message stays hidden while the task runs and while its outcome is being reported.
         keeper = asyncio.create_task(self._keep_hidden(message))
         try:
-            outcome = await self._call_model(envelope["payload"])
+            retry_later = await self._process(message, envelope)
         finally:
             keeper.cancel()
+        if retry_later:
+            await self._io(queues.change_visibility, self.endpoint_id, message.receipt, RETRY_DELAY_SECONDS)
+
+    async def _process(self, message: queues.QueueMessage, envelope: dict) -> bool:
+        """Run the task and store its outcome; True when the message should come back soon."""
+        task_id = envelope["task_id"]
+        if not await self.results.start(task_id):  # finished already: a redelivered message
+            await self._io(queues.delete_message, self.endpoint_id, message.receipt)
+            return False
+        if message.receive_count > MAX_RECEIVES:
+            await self._finish(message, envelope, Outcome(
+                task_results.FAILURE, f"The task was delivered {message.receive_count} times without completing"))
+            return False
+        expires_at = envelope.get("expires_at")
+        if isinstance(expires_at, (int, float)) and time.time() > expires_at:
+            await self._finish(message, envelope, Outcome(task_results.FAILURE, "task expired before it ran"))
+            return False
+        outcome = await self._call_model(envelope["payload"])
         if outcome.retry and message.receive_count < MAX_RECEIVES:
             log.warning("task %s: %s; trying again in %d s", task_id, outcome.result, RETRY_DELAY_SECONDS)
-            return await self._io(queues.change_visibility, self.endpoint_id, message.receipt, RETRY_DELAY_SECONDS)
+            return True
         await self._finish(message, envelope, outcome)
+        return False
 
     async def _finish(self, message: queues.QueueMessage, envelope: dict, outcome: Outcome) -> None:
         task_id = envelope["task_id"]
-        await self._io(functools.partial(
-            task_results.record_result, self.results, self.endpoint_id, task_id, status=outcome.status, result=outcome.result,
-            traceback=outcome.traceback, status_code=outcome.status_code,
-            ttl_seconds=self.settings.result_ttl_seconds()))
+        await self.results.finish(task_id, outcome, self.settings.result_ttl_seconds())
         await self._io(queues.delete_message, self.endpoint_id, message.receipt)
         log.info("task %s: %s", task_id, outcome.status)
         payload = envelope.get("payload") or {}
@@ -229,6 +240,16 @@ class QueueWorker:
             await self._io(function, *args)
         except InfraError as error:
             log.warning("%s", error)
+
+    async def run_io(self, function, *args):
+        """`function(*args)` (blocking I/O) on the worker's own thread pool."""
+        return await self._io(function, *args)
+
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    async def pause(self, seconds: float) -> None:
+        await self._pause(seconds)
 
     async def _pause(self, seconds: float) -> None:
         try:

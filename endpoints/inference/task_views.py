@@ -108,7 +108,7 @@ def _redis_for(url: str) -> redis.Redis:
     return redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
 
 
-def _redis() -> redis.Redis:
+def results_client() -> redis.Redis:
     """The process's pooled client of the task-result store (thread-safe)."""
     if not settings.REDIS_URL:
         raise InvalidRequest("Async tasks need Redis: set REDIS_URL")
@@ -118,7 +118,7 @@ def _redis() -> redis.Redis:
 def _submit(route, caller, body: dict) -> str:
     task_id = ids.task_id()
     expires = route.task_expires_seconds
-    record_submitted(_redis(), task_id, caller.team_id, expires, route.id)
+    record_submitted(results_client(), task_id, caller.team_id, expires, route.id)
     message = {
         "task_id": task_id,
         "owner": caller.team_id,
@@ -148,7 +148,7 @@ async def create_async_task(request):
 
 
 def _read(task_id: str):
-    return read_task(_redis(), task_id)
+    return read_task(results_client(), task_id)
 
 
 @api

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from endpoints.inference import task_views, views
+from endpoints.inference import task_reports, task_views, views
 
 urlpatterns = [
     path("v1/llm/completions-sync", views.completions_sync),
@@ -15,4 +15,5 @@ urlpatterns = [
     path("v1/async-tasks", task_views.create_async_task),
     path("v1/async-tasks/<str:task_id>", task_views.get_async_task),
     path("v1/internal/endpoints/<str:endpoint_id>/autoscaling-metrics", views.autoscaling_metrics),
+    path("v1/internal/endpoints/<str:endpoint_id>/tasks/<str:task_id>", task_reports.report_task),
 ]

@@ -10,7 +10,7 @@ import json
 
 from django.conf import settings
 
-from endpoints import redis_acl
+from endpoints import redis_acl, report_tokens
 from llmengine_site.names import endpoint_config_map_name, endpoint_secret_name
 
 FORWARDER_PORT = 5000
@@ -82,21 +82,28 @@ def endpoint_config(spec) -> dict:
 
 
 def secret_values(spec) -> dict:
-    """What an async endpoint's forwarder reads from its Secret: the URL of the endpoint's own
-    Redis user (results, and the queue on the Redis backend; `endpoints/redis_acl.py`) and, for
-    KEDA's redis trigger, that user's name and password. Never the control plane's credential
-    (docs/security.md#what-isolates-teams). Empty for other endpoints."""
+    """What an async endpoint's forwarder reads from its Secret. Never the control plane's
+    credential (docs/security.md#what-isolates-teams); empty for other endpoints.
+
+    - SQS backend: only the endpoint's report token; task state goes to the gateway
+      (`endpoints/forwarder/task_reports.py`), the pod gets no Redis address or credential.
+    - Redis backend: the URL of the endpoint's own Redis user (queue and results;
+      `endpoints/redis_acl.py`) and, for KEDA's redis trigger, that user's name and password.
+    """
+    if not spec.is_async:
+        return {}
     backend = queue_backend(spec)
+    if backend == "sqs":
+        return {report_tokens.ENV: report_tokens.token(spec.id)}
     urls = redis_acl.control_plane_urls(backend)
-    if not spec.is_async or not urls:
+    if not urls:
         return {}
     values = {"REDIS_URL": redis_acl.endpoint_url(urls[0], spec.id)}
     queue_url = settings.LLME_QUEUE_REDIS_URL
-    if backend == "redis" and queue_url in urls[1:]:
+    if queue_url in urls[1:]:
         values["LLME_QUEUE_REDIS_URL"] = redis_acl.endpoint_url(queue_url, spec.id)
-    if backend == "redis":
-        values[REDIS_USERNAME_ENV] = redis_acl.username(spec.id)
-        values[REDIS_PASSWORD_ENV] = redis_acl.password(spec.id)
+    values[REDIS_USERNAME_ENV] = redis_acl.username(spec.id)
+    values[REDIS_PASSWORD_ENV] = redis_acl.password(spec.id)
     return values
 
 
@@ -152,8 +159,12 @@ def forwarder_env(spec) -> list[dict]:
         return env
     region = settings.LLME_AWS_REGION
     env += [{"name": "AWS_REGION", "value": region}, {"name": "AWS_DEFAULT_REGION", "value": region}]
-    # Async results are stored in Redis whatever the queue backend; KEDA's redis trigger reads
-    # the endpoint user's name and password from this container's env. All from the Secret.
+    if queue_backend(spec) == "sqs":
+        # Task state goes to the gateway Service (the chart's NetworkPolicy lets endpoint pods
+        # reach the gateway pods), with the report token from the Secret.
+        env.append({"name": "LLME_GATEWAY_URL", "value": settings.LLME_GATEWAY_URL})
+    # The report token (SQS), or the endpoint's Redis user (Redis backend; KEDA's redis trigger
+    # reads its name and password from this container's env). All from the Secret.
     for name in secret_values(spec):
         env.append({"name": name, "valueFrom": {"secretKeyRef": {"name": endpoint_secret_name(spec.id), "key": name}}})
     bucket = settings.LLME_S3_BUCKET

@@ -303,25 +303,27 @@ def _forwarder_uses_redis(obj: dict, tenant: list[dict]) -> bool:
 
 
 @pytest.mark.parametrize("backend", ["sqs", "redis"])
-def test_database_is_blocked_for_all_and_redis_for_all_but_endpoint_pods(backend, settings):
+def test_database_is_blocked_for_all_and_redis_for_all_but_redis_backend_endpoint_pods(backend, settings):
     objects = render(*sets("networkPolicy.databaseCIDRs={10.0.64.0/24}", "networkPolicy.redisCIDRs={10.0.65.0/24}",
                            f"queueBackend={backend}"))
     policies = [obj for obj in objects if obj["kind"] == "NetworkPolicy"]
     for policy in policies:
         kubernetes_validate.validate(policy, KUBE_VERSION, strict=True)
     settings.LLME_ENDPOINT_NAMESPACE = chart_settings(objects)["LLME_ENDPOINT_NAMESPACE"]
-    everything = []
-    for spec in (async_spec(), async_spec(queue_backend="redis", queue_url=None)):
-        everything += render_endpoint(spec, keda_available=True, lws_available=False)
-    # Async forwarders keep results in Redis on either queue backend (each as its own ACL user).
+    settings.LLME_QUEUE_BACKEND = backend
+    spec = async_spec() if backend == "sqs" else async_spec(queue_backend="redis", queue_url=None)
+    everything = render_endpoint(spec, keda_available=True, lws_available=False)
+    # On the Redis backend async forwarders use Redis (each as its own ACL user); on SQS they
+    # report to the gateway and get no Redis at all, so no endpoint pod may reach it.
     async_pods = [(obj, pod) for obj in everything if obj["kind"] == "Deployment" for pod in pod_templates(obj)]
-    assert len(async_pods) == 2 and all(_forwarder_uses_redis(obj, everything) for obj, _ in async_pods)
+    assert len(async_pods) == 1
+    assert _forwarder_uses_redis(async_pods[0][0], everything) == (backend == "redis")
     tenant = tenant_workloads()
     for what, labels, _ in [pod for obj in tenant for pod in pod_templates(obj)]:
         assert not _pod_egress_allows_ip(policies, labels, "10.0.64.12", 5432), what
         assert _pod_egress_allows_ip(policies, labels, "10.0.66.12", 443), what
     for _, (what, labels, _) in async_pods:
-        assert _pod_egress_allows_ip(policies, labels, "10.0.65.12", 6379), what
+        assert _pod_egress_allows_ip(policies, labels, "10.0.65.12", 6379) == (backend == "redis"), what
     jobs = [pod for obj in tenant if obj["kind"] in ("Job", "CronJob") for pod in pod_templates(obj)]
     assert len(jobs) == 3
     for what, labels, _ in jobs:

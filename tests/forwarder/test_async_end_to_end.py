@@ -1,6 +1,7 @@
 """An async task end to end: POST /v1/async-tasks on the live gateway → the endpoint's SQS queue
-(moto, created by the builder) → the forwarder in queue mode, run with the arguments the
-builder rendered → the model server → the result, readable only by its owner."""
+(moto, created by the builder) → the forwarder in queue mode, run with the arguments and the
+Secret the builder rendered → the model server → the result, reported to the gateway, readable
+only by its owner."""
 import json
 import time
 
@@ -10,6 +11,7 @@ import pytest
 from endpoints.builder import endpoint_spec, endpoint_sync
 from endpoints.models import ModelEndpoint
 from tests.fakes.model_servers import ModelServer
+from tests.forwarder.async_endpoints import sqs_forwarder_env
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
@@ -33,7 +35,8 @@ def test_async_task_goes_through_sqs_and_the_forwarder_and_only_its_owner_reads_
     assert endpoint.status == "READY"
 
     with ModelServer("echo") as model:
-        start_forwarder(endpoint_spec(endpoint), model.url, env={"LLME_QUEUE_BACKEND": "sqs"})
+        # Only what the builder gave the pod: its Secret (the report token), no Redis at all.
+        start_forwarder(endpoint_spec(endpoint), model.url, env=sqs_forwarder_env(k8s_api, endpoint.id, gateway))
         submitted = httpx.post(f"{gateway}/v1/async-tasks?model_endpoint_id={endpoint.id}", auth=auth,
                                json={"args": {"y": 1}})
         assert submitted.status_code == 200, submitted.text

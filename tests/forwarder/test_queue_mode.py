@@ -13,7 +13,7 @@ import httpx
 import pytest
 import redis
 
-from endpoints import task_results
+from endpoints import report_tokens, task_results
 from llmengine_site.infra import aws as aws_adapter, queues
 from llmengine_site.names import redis_queue_key
 from tests.fakes.model_servers import ModelServer
@@ -179,10 +179,13 @@ def test_queue_mode_has_probes_that_follow_the_model_server(start_forwarder, red
     assert httpx.get(forwarder.url + "/healthz").status_code == 200
 
 
-def test_a_task_goes_end_to_end_through_sqs(start_forwarder, aws, settings, results, echo):
+def test_a_task_goes_end_to_end_through_sqs(start_forwarder, aws, settings, results, echo, gateway):
     settings.LLME_QUEUE_BACKEND = "sqs"
     queues.ensure_queue(ENDPOINT_ID, "forwarder-test", "team-a", 600)
-    start_forwarder(endpoint_spec(endpoint_type="async", queue_backend="sqs"), echo.url, *FAST_POLL)
+    # On SQS the forwarder has no Redis at all: it reports to the gateway with its token.
+    start_forwarder(endpoint_spec(endpoint_type="async", queue_backend="sqs"), echo.url, *FAST_POLL,
+                    env={"REDIS_URL": "", "LLME_GATEWAY_URL": gateway,
+                         report_tokens.ENV: report_tokens.token(ENDPOINT_ID)})
 
     done = submit(results, {"args": {"x": 1}}, owner="team-b")
     assert finished(results, done) == {

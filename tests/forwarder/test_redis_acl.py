@@ -13,7 +13,7 @@ import httpx
 import pytest
 import redis
 
-from endpoints import redis_acl
+from endpoints import redis_acl, report_tokens
 from endpoints.builder import endpoint_spec, endpoint_sync
 from endpoints.choices import EndpointStatus
 from endpoints.models import ModelEndpoint
@@ -251,6 +251,6 @@ def test_a_separate_queue_redis_gets_the_endpoints_user_too(settings):
     assert on_redis == {"REDIS_URL": f"redis://{user}:{password}@results.internal:6379/0",
                         "LLME_QUEUE_REDIS_URL": f"rediss://{user}:{password}@queue.internal:6380/1",
                         "REDIS_USERNAME": user, "REDIS_PASSWORD": password}
-    assert on_sqs == {"REDIS_URL": f"redis://{user}:{password}@results.internal:6379/0"}
+    assert on_sqs == {"LLME_TASK_REPORT_TOKEN": report_tokens.token(ENDPOINT_ID)}  # no Redis at all
     assert redis_acl.control_plane_urls("redis") == [settings.REDIS_URL, settings.LLME_QUEUE_REDIS_URL]
-    assert redis_acl.control_plane_urls("sqs") == [settings.REDIS_URL]
+    assert redis_acl.control_plane_urls("sqs") == []  # no Redis user for SQS endpoints

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from endpoints import redis_acl
+from endpoints import redis_acl, report_tokens
 from endpoints.frameworks.launch import LLMServingInput, llm_bundle
 from endpoints.manifests import bundle_spec_from, endpoint_object_kinds, endpoint_selector, render_endpoint
 from tests.manifests.factories import (
@@ -189,6 +189,22 @@ def test_async_endpoint_consumes_its_queue_scales_on_sqs_depth_and_has_no_servic
                                    "awsRegion": "us-west-2", "identityOwner": "operator"}
     assert "authenticationRef" not in trigger
     assert objects["ScaledObject"]["spec"]["minReplicaCount"] == 0
+
+
+def test_async_endpoint_on_sqs_reports_to_the_gateway_with_its_token_and_gets_no_redis(settings):
+    settings.REDIS_URL = "rediss://:s3cret@redis.internal:6380/2"
+    settings.LLME_GATEWAY_URL = "http://llm-engine.llm-engine.svc.cluster.local:80"
+    objects = by_kind(render_endpoint(async_spec(), keda_available=True, lws_available=False))
+    secret_name = f"llm-engine-endpoint-id-{ENDPOINT_ID.replace('_', '-')}-forwarder"
+    assert objects["Secret"]["metadata"]["name"] == secret_name
+    assert objects["Secret"]["stringData"] == {"LLME_TASK_REPORT_TOKEN": report_tokens.token(ENDPOINT_ID)}
+    env = {item["name"]: item for item in containers(objects["Deployment"])["http-forwarder"]["env"]}
+    assert env["LLME_GATEWAY_URL"]["value"] == settings.LLME_GATEWAY_URL
+    assert env["LLME_TASK_REPORT_TOKEN"] == {"name": "LLME_TASK_REPORT_TOKEN", "valueFrom": {
+        "secretKeyRef": {"name": secret_name, "key": "LLME_TASK_REPORT_TOKEN"}}}
+    assert not {"REDIS_URL", "REDIS_USERNAME", "REDIS_PASSWORD", "LLME_QUEUE_REDIS_URL"} & set(env)
+    assert "redis" not in json.dumps(objects).lower()  # no Redis address, user or trigger at all
+    assert report_tokens.token(ENDPOINT_ID) not in json.dumps(objects["Deployment"])
 
 
 def test_async_endpoint_on_redis_scales_on_the_list_length(settings):
