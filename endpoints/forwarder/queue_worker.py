@@ -31,6 +31,7 @@ import httpx
 from endpoints import task_results
 from endpoints.forwarder.asgi import answer_probe, send_json, serve_lifespan, upstream_client, UpstreamHealth
 from endpoints.forwarder.config import Settings
+from endpoints.forwarder.task_reports import ReportNotDelivered, ReportRefused
 from llmengine_site.infra import queues
 from llmengine_site.errors import InfraError
 
@@ -135,6 +136,9 @@ class QueueWorker:
     async def _handle(self, message: queues.QueueMessage) -> None:
         try:
             await self._run(message)
+        except (ReportNotDelivered, ReportRefused) as error:
+            # The message stays in flight and comes back after its visibility timeout.
+            log.error("%s", error)
         except Exception:
             # The message stays in flight and comes back after its visibility timeout.
             log.exception("task in message %s failed in the forwarder", message.id)

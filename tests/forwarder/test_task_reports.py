@@ -3,7 +3,9 @@ state to the gateway (`POST /v1/internal/endpoints/<id>/tasks/<task id>`) with t
 report token. Real Redis, moto's SQS and S3, the fake K8s API, the live gateway, the real
 forwarder started with exactly what the builder put into its Secret."""
 import json
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
@@ -19,7 +21,7 @@ from tests.forwarder.async_endpoints import (
     AUTH, GatewayOnPort, RedisWithoutAclRights, create_async_endpoint, forwarder_secret, poll, sqs_forwarder_env,
     submit,
 )
-from tests.forwarder.conftest import wait_until
+from tests.forwarder.conftest import ENDPOINT_ID, endpoint_spec as forwarder_spec, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 BUCKET = "llme-results"
@@ -174,3 +176,60 @@ def test_a_report_body_over_the_limit_is_refused_and_changes_nothing(gateway, se
                      report_tokens.token("end_a"))
     assert answer.status_code == 413
     assert task_results.read_task(client, "task-big")["status"] == "PENDING"
+
+
+class ScriptedGateway:
+    """An HTTP server standing in for the gateway: answers each report with the next status of
+    `script` (200 once it runs out) and records `(status, report)`."""
+
+    def __init__(self, script: list[int]):
+        self.script, self.reports = list(script), []
+
+    def __enter__(self):
+        gateway = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                report = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+                status = gateway.script.pop(0) if gateway.script and report["status"] != "STARTED" else 200
+                gateway.reports.append((status, report))
+                body = json.dumps({"status": report["status"]}).encode()
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_gateway_answering_503_and_429_is_retried_and_the_message_kept_until_it_takes_the_result(
+        aws, settings, start_forwarder):
+    settings.LLME_QUEUE_BACKEND = "sqs"
+    queues.ensure_queue(ENDPOINT_ID, "forwarder-test", "team-a", 600)
+    message = {"task_id": "task-retried", "owner": "team-a", "submitted_at": "2026-01-01T00:00:00+00:00",
+               "expires_at": time.time() + 600, "payload": {"args": {"n": 1}}}
+    with ModelServer("echo") as model, ScriptedGateway([503, 429, 502]) as fake_gateway:
+        forwarder = start_forwarder(
+            forwarder_spec(endpoint_type="async", queue_backend="sqs"), model.url, "--poll-wait-seconds", "1",
+            env={"REDIS_URL": "", "LLME_GATEWAY_URL": fake_gateway.url, report_tokens.ENV: "token"})
+        queues.send_message(ENDPOINT_ID, json.dumps(message))
+        wait_until(lambda: len(fake_gateway.reports) >= 3, 15, message="two refused SUCCESS reports")
+        assert _messages_in_flight(ENDPOINT_ID) == (0, 1)  # not deleted while the gateway refuses
+        wait_until(lambda: _messages_in_flight(ENDPOINT_ID) == (0, 0), 20, message="the message to be deleted")
+    statuses = [(status, report["status"]) for status, report in fake_gateway.reports]
+    assert statuses == [(200, "STARTED"), (503, "SUCCESS"), (429, "SUCCESS"), (502, "SUCCESS"), (200, "SUCCESS")]
+    assert fake_gateway.reports[-1][1] == {"status": "SUCCESS", "ttl_seconds": 600, "traceback": None,
+                                           "status_code": 200, "result": {"echo": {"n": 1}}}
+    retries = [line for line in forwarder.log().splitlines() if "did not take the SUCCESS report" in line]
+    assert [("attempt %d;" % n) in line for n, line in enumerate(retries, 1)] == [True, True, True]
+    assert "HTTP 503" in retries[0] and "HTTP 429" in retries[1]
