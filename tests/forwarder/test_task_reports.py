@@ -233,3 +233,24 @@ def test_a_gateway_answering_503_and_429_is_retried_and_the_message_kept_until_i
     retries = [line for line in forwarder.log().splitlines() if "did not take the SUCCESS report" in line]
     assert [("attempt %d;" % n) in line for n, line in enumerate(retries, 1)] == [True, True, True]
     assert "HTTP 503" in retries[0] and "HTTP 429" in retries[1]
+
+
+def test_a_forwarder_with_a_wrong_token_runs_nothing_and_keeps_the_message(gateway, aws, settings, start_forwarder):
+    settings.LLME_QUEUE_BACKEND = "sqs"
+    settings.SECRET_KEY = "test-secret-key-for-task-reports"
+    queues.ensure_queue(ENDPOINT_ID, "forwarder-test", "team-a", 600)
+    client = redis.Redis.from_url(settings.REDIS_URL, decode_responses=True)
+    task_results.record_submitted(client, "task-wrong-token", "team-a", 600, ENDPOINT_ID)
+    with ModelServer("echo") as model:
+        forwarder = start_forwarder(
+            forwarder_spec(endpoint_type="async", queue_backend="sqs"), model.url, "--poll-wait-seconds", "1",
+            env={"REDIS_URL": "", "LLME_GATEWAY_URL": gateway, report_tokens.ENV: report_tokens.token("end_other")})
+        queues.send_message(ENDPOINT_ID, json.dumps({
+            "task_id": "task-wrong-token", "owner": "team-a", "expires_at": time.time() + 600,
+            "submitted_at": "2026-01-01T00:00:00+00:00", "payload": {"args": {"n": 1}}}))
+        wait_until(lambda: "refused the report with HTTP 403" in forwarder.log(), 15, interval=0.2,
+                   message="the gateway refusing the forwarder's report")
+        assert model.state.requests == []
+    assert _messages_in_flight(ENDPOINT_ID) == (0, 1)  # comes back after its visibility timeout
+    assert task_results.read_task(client, "task-wrong-token")["status"] == "PENDING"
+    assert "Traceback" not in forwarder.log()
