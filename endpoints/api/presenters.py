@@ -57,21 +57,25 @@ def _iso_text(text: str) -> str:
 
 def list_values(queryset: QuerySet, columns) -> list[dict]:
     """The rows of `queryset` as plain values of `columns` and the bundle name, in ONE query.
-    JSON columns come as text and are decoded by `_decoded` (several times faster than a
-    JSONField per row; the decoded values may be shared between rows and are only read); on
-    PostgreSQL the timestamps come as ISO text, already in the form `_iso` gives."""
+    Tuples straight from the cursor, each made a dict once by `zip` (Django's values() builds
+    its dicts several times slower). JSON columns come as text and are decoded by `_decoded`
+    (several times faster than a JSONField per row; the decoded values may be shared between
+    rows and are only read); on PostgreSQL the timestamps come as ISO text, already in the
+    form `_iso` gives."""
     texts = {f"{column}_json": Cast(column, TextField()) for column in columns if column in JSON_COLUMNS}
     if connection.vendor == "postgresql":
         texts.update({f"{column}_isot": _IsoUTC(column) for column in TIME_COLUMNS})
     plain = [column for column in columns if column not in JSON_COLUMNS and f"{column}_isot" not in texts]
-    rows = list(queryset.annotate(**texts).values(*plain, BUNDLE_NAME, *texts))
+    keys = (*plain, BUNDLE_NAME, *(key[:-5] for key in texts))
+    json_keys = [key[:-5] for key in texts if key.endswith("_json")]
+    time_keys = [key[:-5] for key in texts if key.endswith("_isot")]
+    rows = [dict(zip(keys, values)) for values in queryset.annotate(**texts).values_list(*plain, BUNDLE_NAME, *texts)]
     for row in rows:
-        for key in texts:
-            text = row.pop(key)
-            if key.endswith("_json"):
-                row[key[:-5]] = None if text is None else _decoded(text)
-            else:
-                row[key[:-5]] = _iso_text(text)
+        for key in json_keys:
+            text = row[key]
+            row[key] = None if text is None else _decoded(text)
+        for key in time_keys:
+            row[key] = _iso_text(row[key])
     return rows
 
 

@@ -70,15 +70,15 @@ def _listed(request, queryset, columns, render) -> HttpResponse:
     in one cache round trip, encoded by orjson (10,000 endpoints stay fast). With `limit`, one
     page and `next_offset` (null on the last page)."""
     limit, offset = _page(request)
-    if limit is not None:
-        rows = list_values(queryset[offset:offset + limit + 1], columns)
-        more = len(rows) > limit
-        rows = rows[:limit]
-    else:
-        rows = list_values(queryset, columns)
-    states = read_summaries([row["id"] for row in rows])
-    gc.disable()  # 10,000 bodies of nested dicts: collection passes would only cost time here
+    gc.disable()  # 10,000 rows and bodies of dicts: collection passes would only cost time here
     try:
+        if limit is not None:
+            rows = list_values(queryset[offset:offset + limit + 1], columns)
+            more = len(rows) > limit
+            rows = rows[:limit]
+        else:
+            rows = list_values(queryset, columns)
+        states = read_summaries([row["id"] for row in rows])
         body = {"model_endpoints": [render(row, states.get(row["id"])) for row in rows]}
     finally:
         gc.enable()
