@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
+import orjson
 import yaml
 
 from tests.fakes import k8s_protobuf, k8s_rbac
@@ -204,8 +205,17 @@ class FakeKubernetesApi:
         return found
 
     def get_object(self, kind: str, namespace: str | None, name: str) -> dict | None:
-        matches = [o for o in self.objects(kind, namespace) if o["metadata"]["name"] == name]
-        return matches[0] if matches else None
+        """A copy of the named object (any group/version serving `kind`), or None."""
+        if namespace is None:
+            matches = [o for o in self.objects(kind, namespace) if o["metadata"]["name"] == name]
+            return matches[0] if matches else None
+        with self.lock:  # by key, not by copying every object of the kind (setups of 1,000 endpoints)
+            for group_version, resources in sorted({**BUILTIN_RESOURCES, **CRD_RESOURCES}.items()):
+                for plural, known_kind, _ in sorted(resources):
+                    found = self.store.get((group_version, plural, namespace, name))
+                    if known_kind == kind and found is not None:
+                        return copy.deepcopy(found)
+        return None
 
     def set_status(self, api_version: str, kind: str, namespace: str | None, name: str,
                    status: dict) -> dict:
@@ -295,21 +305,19 @@ class FakeKubernetesApi:
 
     def list(self, resource: Resource, namespace: str | None, label_selector: str | None,
              field_selector: str | None) -> dict:
+        """The matching objects, in key order. Items share their contents with the store: the
+        caller encodes them while still holding `lock` (the handler does), or copies them."""
+        of_resource = sorted((key, obj) for key, obj in self.store.items()
+                             if key[0] == resource.group_version and key[1] == resource.plural
+                             and (not namespace or key[2] == namespace))
         items = []
-        for (gv, plural, ns, _), obj in sorted(self.store.items()):
-            if (gv, plural) != (resource.group_version, resource.plural):
-                continue
-            if namespace and ns != namespace:
-                continue
+        for _, obj in of_resource:
             if not matches_label_selector(obj["metadata"].get("labels") or {}, label_selector):
                 continue
             if not matches_field_selector(obj, field_selector):
                 continue
-            item = copy.deepcopy(obj)
             # Like the real server, list items of built-in kinds carry no apiVersion/kind.
-            item.pop("apiVersion", None)
-            item.pop("kind", None)
-            items.append(item)
+            items.append({key: value for key, value in obj.items() if key not in ("apiVersion", "kind")})
         return {"kind": f"{resource.kind}List", "apiVersion": resource.group_version,
                 "metadata": {"resourceVersion": str(self.revision)}, "items": items}
 
@@ -483,6 +491,17 @@ class FakeKubernetesApi:
 NOT_FOUND_PAGE = "404 page not found"  # what the real server answers for an unserved group
 SERVER_VERSION = {"major": "1", "minor": "29", "gitVersion": "v1.29.0", "platform": "linux/amd64"}
 VERBS = ["create", "delete", "get", "list", "patch", "update", "watch"]
+
+
+def encoded(payload) -> tuple[bytes, str]:
+    """(body, content type) of an answer: text as it is, anything else as compact JSON, as the
+    real server writes it (orjson: a list of 1,000 Deployments costs no more than the store)."""
+    if isinstance(payload, str):
+        return payload.encode(), "text/plain"
+    try:
+        return orjson.dumps(payload, option=orjson.OPT_NON_STR_KEYS), "application/json"
+    except TypeError:  # what orjson cannot encode (an integer beyond 64 bits), the standard encoder can
+        return json.dumps(payload, separators=(",", ":")).encode(), "application/json"
 
 
 def partial_metadata_list(payload):
@@ -705,14 +724,16 @@ class Handler(BaseHTTPRequestHandler):
         if method == "GET" and query.get("watch") in ("true", "1"):
             self._watch(api, url.path, query)
             return
-        try:
-            with api.lock:
+        metadata_only = method == "GET" and "as=PartialObjectMetadataList" in (self.headers.get("Accept") or "")
+        with api.lock:  # encoded under the lock: list items share their contents with the store
+            try:
                 code, payload = route(api, method, url.path, query, body, content_type)
-        except ApiError as error:
-            code, payload = error.code, error.body
-        if code == 200 and method == "GET" and "as=PartialObjectMetadataList" in (self.headers.get("Accept") or ""):
-            payload = partial_metadata_list(payload)
-        self._send(code, payload)
+            except ApiError as error:
+                code, payload = error.code, error.body
+            if code == 200 and metadata_only:
+                payload = partial_metadata_list(payload)
+            data, content_type = encoded(payload)
+        self._send(code, data, content_type)
 
     def _watch(self, api: FakeKubernetesApi, path: str, query: dict) -> None:
         """A watch: events after `resourceVersion` (all current objects first when it is absent
@@ -732,7 +753,7 @@ class Handler(BaseHTTPRequestHandler):
         with api.lock:
             since = int(query.get("resourceVersion") or 0)
             if since == 0:
-                listed = api.list(resource, namespace, labels, fields)["items"]
+                listed = copy.deepcopy(api.list(resource, namespace, labels, fields)["items"])
                 pending = [("ADDED", {**obj, "apiVersion": resource.group_version, "kind": resource.kind})
                            for obj in listed]
                 since = api.revision
@@ -767,11 +788,9 @@ class Handler(BaseHTTPRequestHandler):
             return failure
         return None
 
-    def _send(self, code: int, payload) -> None:
-        if isinstance(payload, str):
-            data, content_type = payload.encode(), "text/plain"
-        else:
-            data, content_type = json.dumps(payload).encode(), "application/json"
+    def _send(self, code: int, payload, content_type: str | None = None) -> None:
+        """Answer `payload` (encoded here unless it is bytes already with its `content_type`)."""
+        data, content_type = (payload, content_type) if isinstance(payload, bytes) else encoded(payload)
         self.send_response(code)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))

@@ -2,6 +2,7 @@
 pods a Deployment's ReplicaSet would create (with the kubelet's wording for failure states).
 Split from k8s_api.py to keep each file readable."""
 import copy
+import functools
 import re
 import uuid
 from datetime import datetime, timezone
@@ -43,26 +44,37 @@ def split_selector(selector: str) -> list[str]:
     return terms
 
 
-def matches_label_selector(labels: dict, selector: str | None) -> bool:
-    """Label selector semantics of the real API (`!=` and `notin` match objects lacking the key)."""
-    for term in split_selector(selector or ""):
+@functools.lru_cache(maxsize=256)
+def label_selector_terms(selector: str) -> tuple[tuple[str, str, frozenset], ...]:
+    """A label selector parsed once: (operator, key, values) per term; operator is one of
+    `in`, `notin`, `!` (key absent), `=`, `!=` or `exists`."""
+    terms = []
+    for term in split_selector(selector):
         set_term = SET_TERM.match(term)
         if set_term:
-            key, operator = set_term.group(1), set_term.group(2)
-            values = {value.strip() for value in set_term.group(3).split(",") if value.strip()}
-            if operator == "in" and labels.get(key) not in values:
-                return False
-            if operator == "notin" and labels.get(key) in values:
-                return False
+            values = frozenset(value.strip() for value in set_term.group(3).split(",") if value.strip())
+            terms.append((set_term.group(2), set_term.group(1), values))
         elif term.startswith("!"):
-            if term[1:].strip() in labels:
-                return False
+            terms.append(("!", term[1:].strip(), frozenset()))
         elif "=" in term:
             operator = "!=" if "!=" in term else "==" if "==" in term else "="
             key, value = (part.strip() for part in term.split(operator, 1))
-            if (labels.get(key) == value) == (operator == "!="):
-                return False
-        elif term not in labels:
+            terms.append(("!=" if operator == "!=" else "=", key, frozenset((value,))))
+        else:
+            terms.append(("exists", term, frozenset()))
+    return tuple(terms)
+
+
+def matches_label_selector(labels: dict, selector: str | None) -> bool:
+    """Label selector semantics of the real API (`!=` and `notin` match objects lacking the key)."""
+    for operator, key, values in label_selector_terms(selector or ""):
+        if operator == "in" and labels.get(key) not in values:
+            return False
+        if operator in ("notin", "!=") and labels.get(key) in values:
+            return False
+        if operator == "=" and labels.get(key) not in values:
+            return False
+        if (operator == "!" and key in labels) or (operator == "exists" and key not in labels):
             return False
     return True
 
