@@ -17,6 +17,7 @@ import time
 from datetime import datetime, timezone
 from urllib.parse import quote
 
+import orjson
 import urllib3
 from django.conf import settings
 from kubernetes import client as k8s_client
@@ -316,7 +317,8 @@ class KubeClient:
             raise _translate(error, action) from error
         if raw:
             return data.decode("utf-8", errors="replace")
-        return json.loads(data) if data else {}
+        # orjson: a steady cacher pass parses every Deployment and Pod of the namespace.
+        return orjson.loads(data) if data else {}
 
 
 def _selector_string(selector: str | dict | None) -> str:
