@@ -4,7 +4,8 @@ import functools
 
 import orjson
 from django.conf import settings
-from django.db import connection
+from django.core.exceptions import EmptyResultSet
+from django.db import connection, connections
 from django.db.models import Func, QuerySet, TextField
 from django.db.models.functions import Cast
 
@@ -42,6 +43,10 @@ def _decoded(text: str):
 
 
 TIME_COLUMNS = ("created_at", "last_updated_at")
+# Looked up once per endpoint of a list of 10,000: a memoized name and a plain constant are
+# cheaper than the function and the enum attribute each time.
+_group_name = functools.lru_cache(maxsize=65536)(endpoint_group_name)
+_ASYNC = str(EndpointType.ASYNC)
 
 
 class _IsoUTC(Func):
@@ -66,10 +71,11 @@ def list_values(queryset: QuerySet, columns) -> list[dict]:
     if connection.vendor == "postgresql":
         texts.update({f"{column}_isot": _IsoUTC(column) for column in TIME_COLUMNS})
     plain = [column for column in columns if column not in JSON_COLUMNS and f"{column}_isot" not in texts]
-    keys = (*plain, BUNDLE_NAME, *(key[:-5] for key in texts))
+    names, tuples = _fetch(queryset.annotate(**texts).values_list(*plain, BUNDLE_NAME, *texts))
+    keys = [name[:-5] if name in texts else name for name in names]
     json_keys = [key[:-5] for key in texts if key.endswith("_json")]
     time_keys = [key[:-5] for key in texts if key.endswith("_isot")]
-    rows = [dict(zip(keys, values)) for values in queryset.annotate(**texts).values_list(*plain, BUNDLE_NAME, *texts)]
+    rows = [dict(zip(keys, values)) for values in tuples]
     for row in rows:
         for key in json_keys:
             text = row[key]
@@ -77,6 +83,19 @@ def list_values(queryset: QuerySet, columns) -> list[dict]:
         for key in time_keys:
             row[key] = _iso_text(row[key])
     return rows
+
+
+def _fetch(queryset: QuerySet) -> tuple[list[str], list[tuple]]:
+    """(column names, rows) of a values_list() queryset, from the cursor itself: its ONE query
+    without Django's per-row iteration (a fifth of a 10,000-row list). Only for columns that
+    need no conversion from the database (text, numbers, booleans)."""
+    try:
+        sql, params = queryset.query.sql_with_params()
+    except EmptyResultSet:
+        return [], []
+    with connections[queryset.db].cursor() as cursor:
+        cursor.execute(sql, params)
+        return [column[0] for column in cursor.description], cursor.fetchall()
 
 
 def endpoint_values(endpoint: ModelEndpoint, columns=LLM_COLUMNS) -> dict:
@@ -103,7 +122,7 @@ def endpoint_body_from_values(r: dict, state: dict | None) -> dict:
         "name": r["name"],
         "endpoint_type": r["endpoint_type"],
         "destination": r["destination"],
-        "deployment_name": endpoint_group_name(r["id"]),
+        "deployment_name": _group_name(r["id"]),
         "metadata": r["metadata"],
         "bundle_name": r[BUNDLE_NAME],
         "status": r["status"],
@@ -135,7 +154,7 @@ def endpoint_body_from_values(r: dict, state: dict | None) -> dict:
             "nodes_per_worker": r["nodes_per_worker"],
             "optimize_costs": r["optimize_costs"],
         },
-        "num_queued_items": state.get("num_queued_items") if r["endpoint_type"] == EndpointType.ASYNC else None,
+        "num_queued_items": state.get("num_queued_items") if r["endpoint_type"] == _ASYNC else None,
         "public_inference": r["public_inference"],
         "task_expires_seconds": r["task_expires_seconds"],
         "queue_message_timeout_seconds": r["queue_message_timeout_seconds"],
