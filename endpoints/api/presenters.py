@@ -1,5 +1,6 @@
 """Response bodies of endpoints and bundles (docs/wire-contract.md#generic-model-endpoints,
 docs/wire-contract.md#model-bundles)."""
+import collections
 import functools
 
 import orjson
@@ -60,29 +61,34 @@ def _iso_text(text: str) -> str:
     return text[:19] + text[26:] if text[19:26] == ".000000" else text
 
 
-def list_values(queryset: QuerySet, columns) -> list[dict]:
-    """The rows of `queryset` as plain values of `columns` and the bundle name, in ONE query.
-    Tuples straight from the cursor, each made a dict once by `zip` (Django's values() builds
-    its dicts several times slower). JSON columns come as text and are decoded by `_decoded`
-    (several times faster than a JSONField per row; the decoded values may be shared between
-    rows and are only read); on PostgreSQL the timestamps come as ISO text, already in the
-    form `_iso` gives."""
+@functools.lru_cache(maxsize=16)
+def _row_type(fields: tuple[str, ...]) -> type:
+    """A named tuple of the columns a body is made of (read as `row.name`)."""
+    return collections.namedtuple("EndpointRow", fields, module=__name__)
+
+
+def list_values(queryset: QuerySet, columns) -> list[tuple]:
+    """The rows of `queryset` as named tuples of `columns` and the bundle name, in ONE query:
+    the cursor's tuples, fixed up a column at a time, then one named tuple per row (cheaper to
+    make and to free than a dict per row: ~7 % of a 10,000-row list's CPU). JSON columns come
+    as text and are decoded by `_decoded` (several times faster than a JSONField per row; the
+    decoded values may be shared between rows and are only read); on PostgreSQL the
+    timestamps come as ISO text, already in the form `_iso` gives."""
     texts = {f"{column}_json": Cast(column, TextField()) for column in columns if column in JSON_COLUMNS}
     if connection.vendor == "postgresql":
         texts.update({f"{column}_isot": _IsoUTC(column) for column in TIME_COLUMNS})
     plain = [column for column in columns if column not in JSON_COLUMNS and f"{column}_isot" not in texts]
     names, tuples = _fetch(queryset.annotate(**texts).values_list(*plain, BUNDLE_NAME, *texts))
-    keys = [name[:-5] if name in texts else name for name in names]
-    json_keys = [key[:-5] for key in texts if key.endswith("_json")]
-    time_keys = [key[:-5] for key in texts if key.endswith("_isot")]
-    rows = [dict(zip(keys, values)) for values in tuples]
-    for row in rows:
-        for key in json_keys:
-            text = row[key]
-            row[key] = None if text is None else _decoded(text)
-        for key in time_keys:
-            row[key] = _iso_text(row[key])
-    return rows
+    if not tuples:
+        return []
+    by_column = list(zip(*tuples))
+    for index, name in enumerate(names):
+        if name.endswith("_json") and name in texts:
+            by_column[index] = [None if text is None else _decoded(text) for text in by_column[index]]
+        elif name in texts:
+            by_column[index] = list(map(_iso_text, by_column[index]))
+    row = _row_type(tuple(name[:-5] if name in texts else name for name in names))
+    return list(map(row._make, zip(*by_column)))
 
 
 def _fetch(queryset: QuerySet) -> tuple[list[str], list[tuple]]:
@@ -98,11 +104,10 @@ def _fetch(queryset: QuerySet) -> tuple[list[str], list[tuple]]:
         return [column[0] for column in cursor.description], cursor.fetchall()
 
 
-def endpoint_values(endpoint: ModelEndpoint, columns=LLM_COLUMNS) -> dict:
-    """One endpoint as the values a list query returns."""
-    values = {column: getattr(endpoint, column) for column in columns}
-    values[BUNDLE_NAME] = endpoint.bundle.name
-    return values
+def endpoint_values(endpoint: ModelEndpoint, columns=LLM_COLUMNS) -> tuple:
+    """One endpoint as the row a list query returns."""
+    row = _row_type((*columns, BUNDLE_NAME))
+    return row(*(getattr(endpoint, column) for column in columns), endpoint.bundle.name)
 
 
 def endpoint_body(endpoint: ModelEndpoint, state: dict | None) -> dict:
@@ -114,72 +119,72 @@ def llm_endpoint_body(endpoint: ModelEndpoint, state: dict | None) -> dict:
     return llm_endpoint_body_from_values(endpoint_values(endpoint), state)
 
 
-def endpoint_body_from_values(r: dict, state: dict | None) -> dict:
+def endpoint_body_from_values(r: tuple, state: dict | None) -> dict:
     """GetModelEndpointV1Response from a row of `ENDPOINT_COLUMNS` (and the bundle name)."""
     state = state or {}
     return {
-        "id": r["id"],
-        "name": r["name"],
-        "endpoint_type": r["endpoint_type"],
-        "destination": r["destination"],
-        "deployment_name": _group_name(r["id"]),
-        "metadata": r["metadata"],
-        "bundle_name": r[BUNDLE_NAME],
-        "status": r["status"],
-        "status_reason": r["status_reason"] or None,
-        "post_inference_hooks": r["post_inference_hooks"] or None,
-        "default_callback_url": r["default_callback_url"],
-        "default_callback_auth": callback_auth_body(r["default_callback_auth"]),
-        "labels": r["labels"],
+        "id": r.id,
+        "name": r.name,
+        "endpoint_type": r.endpoint_type,
+        "destination": r.destination,
+        "deployment_name": _group_name(r.id),
+        "metadata": r.metadata,
+        "bundle_name": r.bundle__name,
+        "status": r.status,
+        "status_reason": r.status_reason or None,
+        "post_inference_hooks": r.post_inference_hooks or None,
+        "default_callback_url": r.default_callback_url,
+        "default_callback_auth": callback_auth_body(r.default_callback_auth),
+        "labels": r.labels,
         "aws_role": None,
         "results_s3_bucket": settings.LLME_S3_BUCKET or None,
-        "created_by": r["created_by"],
-        "created_at": _iso(r["created_at"]),
-        "last_updated_at": _iso(r["last_updated_at"]),
+        "created_by": r.created_by,
+        "created_at": _iso(r.created_at),
+        "last_updated_at": _iso(r.last_updated_at),
         "deployment_state": {
-            "min_workers": r["min_workers"],
-            "max_workers": r["max_workers"],
-            "per_worker": r["per_worker"],
-            "concurrent_requests_per_worker": r["concurrent_requests_per_worker"],
-            "forwarder_max_concurrency": r["forwarder_max_concurrency"],
+            "min_workers": r.min_workers,
+            "max_workers": r.max_workers,
+            "per_worker": r.per_worker,
+            "concurrent_requests_per_worker": r.concurrent_requests_per_worker,
+            "forwarder_max_concurrency": r.forwarder_max_concurrency,
             "available_workers": state.get("available_workers"),
             "unavailable_workers": state.get("unavailable_workers"),
         },
         "resource_state": {
-            "cpus": r["cpus"],
-            "gpus": r["gpus"],
-            "memory": r["memory"],
-            "gpu_type": r["gpu_type"],
-            "storage": r["storage"] or None,
-            "nodes_per_worker": r["nodes_per_worker"],
-            "optimize_costs": r["optimize_costs"],
+            "cpus": r.cpus,
+            "gpus": r.gpus,
+            "memory": r.memory,
+            "gpu_type": r.gpu_type,
+            "storage": r.storage or None,
+            "nodes_per_worker": r.nodes_per_worker,
+            "optimize_costs": r.optimize_costs,
         },
-        "num_queued_items": state.get("num_queued_items") if r["endpoint_type"] == _ASYNC else None,
-        "public_inference": r["public_inference"],
-        "task_expires_seconds": r["task_expires_seconds"],
-        "queue_message_timeout_seconds": r["queue_message_timeout_seconds"],
+        "num_queued_items": state.get("num_queued_items") if r.endpoint_type == _ASYNC else None,
+        "public_inference": r.public_inference,
+        "task_expires_seconds": r.task_expires_seconds,
+        "queue_message_timeout_seconds": r.queue_message_timeout_seconds,
     }
 
 
-def llm_endpoint_body_from_values(r: dict, state: dict | None) -> dict:
+def llm_endpoint_body_from_values(r: tuple, state: dict | None) -> dict:
     """GetLLMModelEndpointV1Response from a row of `LLM_COLUMNS`. `inference_framework_tag` is
     the name the official client reads (docs/wire-contract.md#parse-traps); both are sent."""
     return {
-        "id": r["id"],
-        "name": r["name"],
-        "model_name": r["model_name"],
-        "source": r["source"],
-        "status": r["status"],
-        "status_reason": r["status_reason"] or None,
-        "inference_framework": r["inference_framework"],
-        "inference_framework_image_tag": r["inference_framework_image_tag"],
-        "inference_framework_tag": r["inference_framework_image_tag"],
-        "num_shards": r["num_shards"],
-        "quantize": r["quantize"],
-        "checkpoint_path": r["checkpoint_path"],
-        "chat_template_override": r["chat_template_override"],
-        "task_expires_seconds": r["task_expires_seconds"],
-        "queue_message_timeout_seconds": r["queue_message_timeout_seconds"],
+        "id": r.id,
+        "name": r.name,
+        "model_name": r.model_name,
+        "source": r.source,
+        "status": r.status,
+        "status_reason": r.status_reason or None,
+        "inference_framework": r.inference_framework,
+        "inference_framework_image_tag": r.inference_framework_image_tag,
+        "inference_framework_tag": r.inference_framework_image_tag,
+        "num_shards": r.num_shards,
+        "quantize": r.quantize,
+        "checkpoint_path": r.checkpoint_path,
+        "chat_template_override": r.chat_template_override,
+        "task_expires_seconds": r.task_expires_seconds,
+        "queue_message_timeout_seconds": r.queue_message_timeout_seconds,
         "spec": endpoint_body_from_values(r, state),
     }
 

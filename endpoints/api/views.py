@@ -78,8 +78,8 @@ def _listed(request, queryset, columns, render) -> HttpResponse:
             rows = rows[:limit]
         else:
             rows = list_values(queryset, columns)
-        states = read_summaries([row["id"] for row in rows])
-        body = {"model_endpoints": [render(row, states.get(row["id"])) for row in rows]}
+        states = read_summaries([row.id for row in rows])
+        body = {"model_endpoints": [render(row, states.get(row.id)) for row in rows]}
     finally:
         gc.enable()
     if limit is not None:
