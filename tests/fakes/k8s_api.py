@@ -19,8 +19,8 @@ What it does like the real API server (and what tests may rely on):
 
 Simplifications (documented so nobody mistakes them for Kubernetes behaviour): server-side
 apply merges the applied fields over the stored object (no managedFields, so a field dropped
-from the applied config is kept); strategic merge patch is treated as JSON merge patch; no
-watches, no admission, no defaulting. Controllers do not run: tests move state with the control
+from the applied config is kept); strategic merge patch is treated as JSON merge patch; watches
+replay only the recent past (the last 5,000 events); no admission, no defaulting. Controllers do not run: tests move state with the control
 methods (`mark_deployment_available`, `add_pod_for_deployment`, `set_status`, `add_event`).
 """
 import copy
