@@ -1,9 +1,7 @@
 """Each async endpoint's forwarder has a Redis user of its own (endpoints/redis_acl.py): the
 builder creates it, the forwarder Secret holds its URL, and with it the forwarder does its whole
 queue and result work while every other key and every admin command is refused. Real Redis."""
-import base64
 import json
-import os
 import shutil
 import subprocess
 import tempfile
@@ -20,6 +18,7 @@ from endpoints.models import ModelEndpoint
 from llmengine_site.names import endpoint_secret_name, redis_queue_key
 from tests.fakes.aws_fixtures import free_port
 from tests.fakes.model_servers import ModelServer
+from tests.forwarder.async_endpoints import create_async_endpoint, forwarder_secret, poll
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 NS = "llm-engine"
@@ -27,28 +26,9 @@ AUTH = ("team-a", "")
 
 
 def _create_async_endpoint(gateway, name: str) -> ModelEndpoint:
-    bundle = httpx.post(f"{gateway}/v2/model-bundles", auth=AUTH, json={
-        "name": f"{name}-bundle", "schema_location": "s3://b/s.json",
-        "flavor": {"flavor": "runnable_image", "repository": "echo", "tag": "1", "command": ["serve"],
-                   "healthcheck_route": "/health"}})
-    assert bundle.status_code == 200, bundle.text
-    created = httpx.post(f"{gateway}/v1/model-endpoints", auth=AUTH, json={
-        "name": name, "model_bundle_id": bundle.json()["model_bundle_id"], "endpoint_type": "async",
-        "metadata": {}, "cpus": 1, "gpus": 0, "memory": "1Gi", "storage": "1Gi", "min_workers": 0,
-        "max_workers": 1, "per_worker": 1, "labels": {}})
-    assert created.status_code == 200, created.text
-    endpoint = ModelEndpoint.objects.get(name=name)
-    endpoint_sync(endpoint.id)
-    endpoint.refresh_from_db()
+    endpoint = create_async_endpoint(gateway, name)
     assert endpoint.status == EndpointStatus.READY, endpoint.status_reason
     return endpoint
-
-
-def _secret(k8s_api, endpoint_id: str) -> dict:
-    secret = k8s_api.get_object("Secret", NS, endpoint_secret_name(endpoint_id))
-    if "data" in secret:
-        return {key: base64.b64decode(value).decode() for key, value in secret["data"].items()}
-    return dict(secret["stringData"])
 
 
 @pytest.fixture
@@ -57,21 +37,12 @@ def redis_backend(settings):
     settings.SECRET_KEY = "test-secret-key-for-redis-acl"
 
 
-def _poll(gateway, task_id: str, timeout: float = 30) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        task = httpx.get(f"{gateway}/v1/async-tasks/{task_id}", auth=AUTH).json()
-        if task.get("status") in ("SUCCESS", "FAILURE") or time.monotonic() > deadline:
-            return task
-        time.sleep(0.2)
-
-
 def test_the_forwarder_runs_its_tasks_with_its_own_redis_user_and_reaches_nothing_else(
         gateway, k8s_api, redis_backend, settings, start_forwarder):
     control = redis.Redis.from_url(settings.REDIS_URL)
     endpoint = _create_async_endpoint(gateway, "acl-a")
     other = _create_async_endpoint(gateway, "acl-b")
-    values = _secret(k8s_api, endpoint.id)
+    values = forwarder_secret(k8s_api, endpoint.id)
     own_url = values["REDIS_URL"]
     assert own_url != settings.REDIS_URL
     assert redis_acl.username(endpoint.id) in own_url
@@ -84,7 +55,7 @@ def test_the_forwarder_runs_its_tasks_with_its_own_redis_user_and_reaches_nothin
         submitted = httpx.post(f"{gateway}/v1/async-tasks?model_endpoint_id={endpoint.id}", auth=AUTH,
                                json={"args": {"y": 1}})
         assert submitted.status_code == 200, submitted.text
-        task = _poll(gateway, submitted.json()["task_id"])
+        task = poll(gateway, submitted.json()["task_id"])
     assert task["status"] == "SUCCESS", task
     assert json.loads(task["result"]["result"]) == {"echo": {"y": 1}}
 
@@ -133,14 +104,14 @@ def test_a_rebuild_keeps_running_pods_connected_and_teardown_removes_the_user(
         gateway, k8s_api, redis_backend, settings):
     control = redis.Redis.from_url(settings.REDIS_URL, decode_responses=True)
     endpoint = _create_async_endpoint(gateway, "acl-rebuild")
-    url = _secret(k8s_api, endpoint.id)["REDIS_URL"]
+    url = forwarder_secret(k8s_api, endpoint.id)["REDIS_URL"]
     running = redis.Redis.from_url(url)
     assert running.ping()
 
     changed = httpx.put(f"{gateway}/v1/model-endpoints/{endpoint.id}", auth=AUTH, json={"max_workers": 2})
     assert changed.status_code == 200, changed.text
     endpoint_sync(endpoint.id)
-    assert _secret(k8s_api, endpoint.id)["REDIS_URL"] == url  # same password: nothing to restart
+    assert forwarder_secret(k8s_api, endpoint.id)["REDIS_URL"] == url  # same password: nothing to restart
     assert running.ping() and redis.Redis.from_url(url).ping()
 
     assert redis_acl.username(endpoint.id) in control.acl_users()
@@ -224,7 +195,7 @@ def test_the_cacher_restores_a_user_redis_lost(gateway, k8s_api, redis_backend, 
 
     control = redis.Redis.from_url(settings.REDIS_URL, decode_responses=True)
     endpoint = _create_async_endpoint(gateway, "acl-restart")
-    url = _secret(k8s_api, endpoint.id)["REDIS_URL"]
+    url = forwarder_secret(k8s_api, endpoint.id)["REDIS_URL"]
     control.execute_command("ACL", "DELUSER", redis_acl.username(endpoint.id))  # a Redis restart without ACL file
     with pytest.raises(redis.exceptions.AuthenticationError):
         redis.Redis.from_url(url).ping()
