@@ -260,12 +260,17 @@ def container_script(root: Path, mounts: list[tuple[str, str, bool]], workdir: s
     q = shlex.quote
     r = str(root)
     lines = ["set -e", f"mkdir -p {q(r)}", f"mount -t tmpfs -o mode=755 tmpfs {q(r)}"]
-    host_trees = ["/usr", "/etc", sys.base_prefix, sys.prefix, str(ROOT)]
+    # The venv's real place too: a worktree's .venv may be a link to another checkout's.
+    host_trees = ["/usr", "/etc", sys.base_prefix, sys.prefix, os.path.realpath(sys.prefix), str(ROOT)]
     host_trees = [t for t in dict.fromkeys(host_trees)
                   if not any(t != other and t.startswith(other.rstrip("/") + "/") for other in host_trees)]
+    # A host tree under a volume's mount point (a checkout under /tmp, where the chart mounts an
+    # emptyDir) is bound after the volumes, or the volume would hide it.
+    targets = [target.rstrip("/") + "/" for _, target, _ in mounts]
+    late = [tree for tree in host_trees if any(tree.startswith(target) for target in targets)]
     for tree in host_trees:
-        lines += [f"mkdir -p {q(r + tree)}", f"mount --rbind {q(tree)} {q(r + tree)}",
-                  f"mount -o remount,bind,ro {q(r + tree)}"]
+        if tree not in late:
+            lines += _bind_read_only(tree, r + tree)
     for link in ("bin", "sbin", "lib", "lib64", "lib32", "libx32"):
         target = os.readlink(f"/{link}") if os.path.islink(f"/{link}") else None
         if target:
@@ -287,8 +292,16 @@ def container_script(root: Path, mounts: list[tuple[str, str, bool]], workdir: s
         lines.append(f"mount --bind {q(source)} {q(destination)}")
         if ro:
             lines.append(f"mount -o remount,bind,ro {q(destination)}")
+    for tree in late:
+        lines += _bind_read_only(tree, r + tree)
     if read_only:
         lines.append(f"mount -o remount,ro {q(r)}")
     userspec = f"--userspec={q(user)} " if user else ""
     lines.append(f"exec chroot {userspec}{q(r)} /bin/sh -c 'cd \"$0\" && exec \"$@\"' {q(workdir)} \"$@\"")
     return "\n".join(lines)
+
+
+def _bind_read_only(source: str, destination: str) -> list[str]:
+    q = shlex.quote
+    return [f"mkdir -p {q(destination)}", f"mount --rbind {q(source)} {q(destination)}",
+            f"mount -o remount,bind,ro {q(destination)}"]
