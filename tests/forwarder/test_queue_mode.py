@@ -4,10 +4,8 @@ import base64
 import json
 import os
 import signal
-import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
@@ -17,6 +15,7 @@ from endpoints import report_tokens, task_results
 from llmengine_site.infra import aws as aws_adapter, queues
 from llmengine_site.names import redis_queue_key
 from tests.fakes.model_servers import ModelServer
+from tests.fakes.post_server import PostServer
 from tests.forwarder.conftest import ENDPOINT_ID, endpoint_spec, wait_until
 
 QUEUE_NAME = f"llm-engine-endpoint-id-{ENDPOINT_ID}"
@@ -217,31 +216,15 @@ def test_a_large_result_is_stored_in_s3_and_read_back(start_forwarder, aws, redi
     assert json.loads(body) == {"echo": args}
 
 
-class CallbackReceiver:
+class CallbackReceiver(PostServer):
     """An HTTP server recording `(path, headers, JSON body)` of each POST."""
 
-    def __enter__(self):
-        calls = self.calls = []
+    def __init__(self):
+        self.calls = []
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                calls.append((self.path, dict(self.headers), json.loads(body)))
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
+    def answer(self, path: str, headers: dict, body: bytes) -> tuple[int, bytes]:
+        self.calls.append((path, headers, json.loads(body)))
+        return 200, b""
 
 
 def test_sigterm_lets_the_running_task_finish(start_forwarder, redis_queue, results):

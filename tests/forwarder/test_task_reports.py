@@ -3,9 +3,7 @@ state to the gateway (`POST /v1/internal/endpoints/<id>/tasks/<task id>`) with t
 report token. Real Redis, moto's SQS and S3, the fake K8s API, the live gateway, the real
 forwarder started with exactly what the builder put into its Secret."""
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
@@ -17,6 +15,7 @@ from endpoints.choices import EndpointStatus
 from llmengine_site.infra import aws as aws_adapter, queues
 from tests.fakes.aws_fixtures import free_port
 from tests.fakes.model_servers import ModelServer
+from tests.fakes.post_server import PostServer
 from tests.forwarder.async_endpoints import (
     AUTH, GatewayOnPort, RedisWithoutAclRights, create_async_endpoint, forwarder_secret, poll, sqs_forwarder_env,
     submit,
@@ -178,38 +177,18 @@ def test_a_report_body_over_the_limit_is_refused_and_changes_nothing(gateway, se
     assert task_results.read_task(client, "task-big")["status"] == "PENDING"
 
 
-class ScriptedGateway:
+class ScriptedGateway(PostServer):
     """An HTTP server standing in for the gateway: answers each report with the next status of
     `script` (200 once it runs out) and records `(status, report)`."""
 
     def __init__(self, script: list[int]):
         self.script, self.reports = list(script), []
 
-    def __enter__(self):
-        gateway = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                report = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
-                status = gateway.script.pop(0) if gateway.script and report["status"] != "STARTED" else 200
-                gateway.reports.append((status, report))
-                body = json.dumps({"status": report["status"]}).encode()
-                self.send_response(status)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
+    def answer(self, path: str, headers: dict, body: bytes) -> tuple[int, bytes]:
+        report = json.loads(body)
+        status = self.script.pop(0) if self.script and report["status"] != "STARTED" else 200
+        self.reports.append((status, report))
+        return status, json.dumps({"status": report["status"]}).encode()
 
 
 def test_a_gateway_answering_503_and_429_is_retried_and_the_message_kept_until_it_takes_the_result(
