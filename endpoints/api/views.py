@@ -70,7 +70,11 @@ def _listed(request, queryset, columns, render) -> HttpResponse:
     in one cache round trip, encoded by orjson (10,000 endpoints stay fast). With `limit`, one
     page and `next_offset` (null on the last page)."""
     limit, offset = _page(request)
-    gc.disable()  # 10,000 rows and bodies of dicts: collection passes would only cost time here
+    # 10,000 rows and bodies of dicts: collection passes would only cost time here. They are
+    # encoded and freed (by reference counting) before collection is on again, so that the
+    # collector does not find tens of thousands of new objects to walk at its next allocation
+    # (a full pass right after the list: a fifth of a 10,000-endpoint answer's time).
+    gc.disable()
     try:
         if limit is not None:
             rows = list_values(queryset[offset:offset + limit + 1], columns)
@@ -80,11 +84,13 @@ def _listed(request, queryset, columns, render) -> HttpResponse:
             rows = list_values(queryset, columns)
         states = read_summaries([row.id for row in rows])
         body = {"model_endpoints": [render(row, states.get(row.id)) for row in rows]}
+        if limit is not None:
+            body["next_offset"] = offset + limit if more else None
+        content = orjson.dumps(body)
+        del body, rows, states
     finally:
         gc.enable()
-    if limit is not None:
-        body["next_offset"] = offset + limit if more else None
-    return HttpResponse(orjson.dumps(body), content_type="application/json")
+    return HttpResponse(content, content_type="application/json")
 
 
 class LLMEndpointListView(APIView):
