@@ -109,19 +109,19 @@ class QueueWorker:
         backoff = 1.0
         while not self._stop.is_set():
             if not self.health.ready:
-                await self._pause(0.5)
+                await self.pause(0.5)
                 continue
             free = self.settings.queue_concurrency() - len(self.active)
             if free <= 0:
                 await asyncio.wait(self.active, return_when=asyncio.FIRST_COMPLETED)
                 continue
             try:
-                messages = await self._io(queues.receive_messages, self.endpoint_id, min(free, 10),
+                messages = await self.run_io(queues.receive_messages, self.endpoint_id, min(free, 10),
                                           self.options.poll_wait_seconds, self.settings.visibility_timeout_seconds())
                 backoff = 1.0
             except InfraError as error:
                 log.error("cannot receive from the queue (retrying in %.0f s): %s", backoff, error)
-                await self._pause(backoff)
+                await self.pause(backoff)
                 backoff = min(backoff * 2, 30.0)
                 continue
             for message in messages:
@@ -148,7 +148,7 @@ class QueueWorker:
             envelope = _parse(message.body)
         except ValueError as error:
             log.error("dropping malformed message %s: %s", message.id, error)
-            return await self._io(queues.delete_message, self.endpoint_id, message.receipt)
+            return await self.run_io(queues.delete_message, self.endpoint_id, message.receipt)
         # The message stays hidden while the task runs and while its outcome is being reported.
         keeper = asyncio.create_task(self._keep_hidden(message))
         try:
@@ -156,13 +156,13 @@ class QueueWorker:
         finally:
             keeper.cancel()
         if retry_later:
-            await self._io(queues.change_visibility, self.endpoint_id, message.receipt, RETRY_DELAY_SECONDS)
+            await self.run_io(queues.change_visibility, self.endpoint_id, message.receipt, RETRY_DELAY_SECONDS)
 
     async def _process(self, message: queues.QueueMessage, envelope: dict) -> bool:
         """Run the task and store its outcome; True when the message should come back soon."""
         task_id = envelope["task_id"]
         if not await self.results.start(task_id):  # finished already: a redelivered message
-            await self._io(queues.delete_message, self.endpoint_id, message.receipt)
+            await self.run_io(queues.delete_message, self.endpoint_id, message.receipt)
             return False
         if message.receive_count > MAX_RECEIVES:
             await self._finish(message, envelope, Outcome(
@@ -182,7 +182,7 @@ class QueueWorker:
     async def _finish(self, message: queues.QueueMessage, envelope: dict, outcome: Outcome) -> None:
         task_id = envelope["task_id"]
         await self.results.finish(task_id, outcome, self.settings.result_ttl_seconds())
-        await self._io(queues.delete_message, self.endpoint_id, message.receipt)
+        await self.run_io(queues.delete_message, self.endpoint_id, message.receipt)
         log.info("task %s: %s", task_id, outcome.status)
         payload = envelope.get("payload") or {}
         url = payload.get("callback_url") or self.settings.default_callback_url()
@@ -236,26 +236,21 @@ class QueueWorker:
             await asyncio.sleep(attempt)
 
     # -- helpers
-    async def _io(self, function, *args):
+    async def run_io(self, function, *args):
+        """`function(*args)` (blocking I/O) on the worker's own thread pool."""
         return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
 
     async def _quietly(self, function, *args) -> None:
         try:
-            await self._io(function, *args)
+            await self.run_io(function, *args)
         except InfraError as error:
             log.warning("%s", error)
-
-    async def run_io(self, function, *args):
-        """`function(*args)` (blocking I/O) on the worker's own thread pool."""
-        return await self._io(function, *args)
 
     def stopping(self) -> bool:
         return self._stop.is_set()
 
     async def pause(self, seconds: float) -> None:
-        await self._pause(seconds)
-
-    async def _pause(self, seconds: float) -> None:
+        """Sleep `seconds`, or less when the forwarder is stopping."""
         try:
             await asyncio.wait_for(self._stop.wait(), seconds)
         except asyncio.TimeoutError:
