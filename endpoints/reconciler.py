@@ -6,7 +6,6 @@ drifted, prune what has no row, and keep the image caches current.
 function of its own for the maintenance commands. One pass lists each kind of the endpoint
 namespace once (`take_snapshot`; metadata only where that is enough) and every part reads that
 snapshot (docs/operations.md#pruning-and-drift-repair)."""
-import gc
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from endpoints.models import EndpointEvent, ModelEndpoint
 from endpoints.observe import observe_endpoints
 from endpoints.status import endpoint_record_statuses
 from endpoints.tasks import sync_endpoint
+from llmengine_site.gc_pause import collection_paused
 from llmengine_site.infra import InfraError, queues
 from llmengine_site.infra.kube import KubeClient
 from llmengine_site.labels import ENDPOINT_ID, GPU_TYPE, IMAGE_CACHE, MANAGED_BY, MANAGED_BY_VALUE, SPEC_HASH
@@ -344,11 +344,8 @@ def reconcile_once(kube: KubeClient, *, prune: bool = True) -> Summary:
     """One pass. No garbage-collection passes while it runs: every row and listed object stays
     alive until the pass ends, so collections would only walk them (and the rest of the heap)
     again and again; measured at 1,000 endpoints: ~0.4 s of a pass. Collection resumes after."""
-    gc.disable()
-    try:
+    with collection_paused():
         return _reconcile(kube, prune)
-    finally:
-        gc.enable()
 
 
 def _reconcile(kube: KubeClient, prune: bool) -> Summary:

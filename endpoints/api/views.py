@@ -2,7 +2,6 @@
 docs/wire-contract.md#generic-model-endpoints, docs/wire-contract.md#model-bundles).
 
 Thin: parse, call a service or selector, render. Every success is a 200 with JSON."""
-import gc
 
 import orjson
 from django.http import HttpResponse
@@ -35,6 +34,7 @@ from endpoints.infra_state import read_state, read_summaries
 from llmengine_site.api.bodies import strip_nulls, validated
 from llmengine_site.api.ordering import order_by
 from llmengine_site.errors import InvalidRequest
+from llmengine_site.gc_pause import collection_paused
 
 
 MAX_PAGE = 1000
@@ -70,12 +70,9 @@ def _listed(request, queryset, columns, render) -> HttpResponse:
     in one cache round trip, encoded by orjson (10,000 endpoints stay fast). With `limit`, one
     page and `next_offset` (null on the last page)."""
     limit, offset = _page(request)
-    # 10,000 rows and bodies of dicts: collection passes would only cost time here. They are
-    # encoded and freed (by reference counting) before collection is on again, so that the
-    # collector does not find tens of thousands of new objects to walk at its next allocation
-    # (a full pass right after the list: a fifth of a 10,000-endpoint answer's time).
-    gc.disable()
-    try:
+    # 10,000 rows and bodies of dicts, encoded and freed before collection resumes (a pass right
+    # after the list, sometimes a full one, was a fifth of a 10,000-endpoint answer's time).
+    with collection_paused():
         if limit is not None:
             rows = list_values(queryset[offset:offset + limit + 1], columns)
             more = len(rows) > limit
@@ -88,8 +85,6 @@ def _listed(request, queryset, columns, render) -> HttpResponse:
             body["next_offset"] = offset + limit if more else None
         content = orjson.dumps(body)
         del body, rows, states
-    finally:
-        gc.enable()
     return HttpResponse(content, content_type="application/json")
 
 
