@@ -16,27 +16,45 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+class GatewayOnPort:
+    """The gateway application served on a fixed port, started and stopped at will (a gateway
+    that goes down and comes back)."""
+
+    def __init__(self, port: int):
+        self.port, self.url = port, f"http://127.0.0.1:{port}"
+        self.server = self.thread = None
+
+    def start(self) -> None:
+        from llmengine_site.asgi import application  # imported when used: loading it sets Django up
+
+        self.server = uvicorn.Server(uvicorn.Config(application, host="127.0.0.1", port=self.port,
+                                                    log_level="warning", lifespan="on"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            assert time.monotonic() < deadline, "the gateway did not start"
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.should_exit = True
+            self.thread.join(timeout=10)
+            self.server = None
+
+
 @pytest.fixture
 def gateway(transactional_db, django_db_serialized_rollback, settings):
     """Base URL of the gateway served by uvicorn, as in production (ASGI, async views)."""
     from endpoints.inference import demand, readiness, routing
-    from llmengine_site.asgi import application
 
     routing._local.clear()
     readiness.forget_states()
     demand.reset_clients()
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(application, host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "the gateway did not start"
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    server = GatewayOnPort(_free_port())
+    server.start()
+    yield server.url
+    server.stop()
 
 
 @pytest.fixture

@@ -20,9 +20,13 @@ def _free_port() -> int:
 
 
 class KillableRedis:
-    def __init__(self):
+    """A private redis-server on a port of its own; `args` are extra server flags (e.g. a password,
+    a renamed command)."""
+
+    def __init__(self, *args: str):
         self.port = _free_port()
-        self.workdir = tempfile.mkdtemp(prefix="llme-fault-redis-")
+        self.args = args
+        self.workdir = tempfile.mkdtemp(prefix="llme-test-redis-")
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -34,7 +38,7 @@ class KillableRedis:
         assert binary, "redis-server is not installed: run `make services`"
         self.proc = subprocess.Popen(
             [binary, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no",
-             "--dir", self.workdir], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             "--dir", self.workdir, *self.args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:

@@ -2,20 +2,15 @@
 built by the builder (fake K8s API, moto), its forwarder started with exactly what its Secret
 holds, and tasks polled through the gateway."""
 import base64
-import shutil
-import subprocess
-import tempfile
-import threading
 import time
 
 import httpx
 import redis
-import uvicorn
 
 from endpoints.builder import endpoint_sync
 from endpoints.models import ModelEndpoint
 from llmengine_site.names import endpoint_secret_name
-from tests.fakes.aws_fixtures import free_port
+from tests.fakes.redis_fixtures import KillableRedis
 
 NS = "llm-engine"
 AUTH = ("team-a", "")
@@ -70,60 +65,20 @@ def poll(gateway: str, task_id: str, timeout: float = 30) -> dict:
         time.sleep(0.2)
 
 
-class GatewayOnPort:
-    """The gateway application served on a fixed port, started and stopped at will (a gateway
-    that goes down and comes back)."""
-
-    def __init__(self, port: int):
-        self.port, self.url = port, f"http://127.0.0.1:{port}"
-        self.server = self.thread = None
-
-    def start(self) -> None:
-        # Imported when used, as the gateway fixture does: loading it sets Django up.
-        from llmengine_site.asgi import application
-
-        self.server = uvicorn.Server(uvicorn.Config(application, host="127.0.0.1", port=self.port,
-                                                    log_level="warning", lifespan="on"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            assert time.monotonic() < deadline, "the gateway did not start"
-            time.sleep(0.02)
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.should_exit = True
-            self.thread.join(timeout=10)
-            self.server = None
-
-
-class RedisWithoutAclRights:
+class RedisWithoutAclRights(KillableRedis):
     """A private redis-server as on ElastiCache: the control plane's user `cp` may do everything
     but ACL and admin commands; `admin_url` is the test's own view."""
 
     def __init__(self):
-        self.port, self.workdir = free_port(), tempfile.mkdtemp(prefix="llme-test-elasticache-")
-        self.proc = subprocess.Popen(
-            [shutil.which("redis-server"), "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
-             "--appendonly", "no", "--dir", self.workdir, "--requirepass", "admin-pw"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        super().__init__("--requirepass", "admin-pw")
+        self.start()
         self.admin_url = f"redis://:admin-pw@127.0.0.1:{self.port}/0"
-        self.url = f"redis://cp:cp-pw@127.0.0.1:{self.port}/0"
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                admin = redis.Redis.from_url(self.admin_url)
-                admin.execute_command("ACL", "SETUSER", "cp", "on", ">cp-pw", "~*", "&*", "+@all", "-@admin", "-acl")
-                break
-            except redis.exceptions.ConnectionError:
-                assert time.monotonic() < deadline, "redis-server did not start"
-                time.sleep(0.05)
+        redis.Redis.from_url(self.admin_url).execute_command(
+            "ACL", "SETUSER", "cp", "on", ">cp-pw", "~*", "&*", "+@all", "-@admin", "-acl")
+
+    @property
+    def url(self) -> str:
+        return f"redis://cp:cp-pw@127.0.0.1:{self.port}/0"
 
     def users(self) -> set[str]:
         return {name.decode() for name in redis.Redis.from_url(self.admin_url).execute_command("ACL", "USERS")}
-
-    def close(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(10)
-        shutil.rmtree(self.workdir, ignore_errors=True)

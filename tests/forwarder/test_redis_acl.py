@@ -2,10 +2,6 @@
 builder creates it, the forwarder Secret holds its URL, and with it the forwarder does its whole
 queue and result work while every other key and every admin command is refused. Real Redis."""
 import json
-import shutil
-import subprocess
-import tempfile
-import time
 
 import httpx
 import pytest
@@ -16,8 +12,8 @@ from endpoints.builder import endpoint_spec, endpoint_sync
 from endpoints.choices import EndpointStatus
 from endpoints.models import ModelEndpoint
 from llmengine_site.names import endpoint_secret_name, redis_queue_key
-from tests.fakes.aws_fixtures import free_port
 from tests.fakes.model_servers import ModelServer
+from tests.fakes.redis_fixtures import KillableRedis
 from tests.forwarder.async_endpoints import create_async_endpoint, forwarder_secret, poll
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
@@ -127,25 +123,10 @@ def test_a_rebuild_keeps_running_pods_connected_and_teardown_removes_the_user(
 def redis_without_acl():
     """A real redis-server whose ACL command is disabled, as on Redis before 6 or a managed Redis
     that keeps ACL commands to itself."""
-    workdir = tempfile.mkdtemp(prefix="llme-test-noacl-")
-    port = free_port()
-    proc = subprocess.Popen([shutil.which("redis-server"), "--bind", "127.0.0.1", "--port", str(port), "--save", "",
-                             "--appendonly", "no", "--dir", workdir, "--rename-command", "ACL", ""],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"redis://127.0.0.1:{port}/0"
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            redis.Redis.from_url(url).ping()
-            break
-        except redis.exceptions.ConnectionError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
-    yield url
-    proc.terminate()
-    proc.wait(10)
-    shutil.rmtree(workdir, ignore_errors=True)
+    server = KillableRedis("--rename-command", "ACL", "")
+    server.start()
+    yield server.url
+    server.close()
 
 
 def test_without_acl_support_the_build_fails_naming_it(gateway, k8s_api, redis_backend, settings, redis_without_acl):

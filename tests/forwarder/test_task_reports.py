@@ -17,9 +17,10 @@ from tests.fakes.aws_fixtures import free_port
 from tests.fakes.model_servers import ModelServer
 from tests.fakes.post_server import PostServer
 from tests.forwarder.async_endpoints import (
-    AUTH, GatewayOnPort, RedisWithoutAclRights, create_async_endpoint, forwarder_secret, poll, sqs_forwarder_env,
+    AUTH, RedisWithoutAclRights, create_async_endpoint, forwarder_secret, poll, sqs_forwarder_env,
     submit,
 )
+from tests.fixtures_gateway import GatewayOnPort
 from tests.forwarder.conftest import ENDPOINT_ID, endpoint_spec as forwarder_spec, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
