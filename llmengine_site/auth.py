@@ -26,6 +26,7 @@ from rest_framework import authentication, exceptions, permissions
 
 from llmengine_site.errors import AUTH_FAILED, NOT_AUTHENTICATED, expected_credentials
 from llmengine_site.models import ApiKey, hash_key
+from llmengine_site.timed_entries import MISSING, TimedEntries
 from llmengine_site.transient import best_effort, log_skipped
 
 logger = logging.getLogger(__name__)
@@ -157,7 +158,7 @@ class _LocalCallers:
     """The hot path's in-process map credential -> Caller (or None for a refused credential)."""
 
     def __init__(self):
-        self.entries: dict[str, tuple[float, Caller | None]] = {}
+        self.entries = TimedEntries(MAX_CACHED_CALLERS)
         self.generation = 0  # moves on every clear: a lookup begun before it is not stored
         self.epoch = None
         self.next_check = 0.0
@@ -188,15 +189,13 @@ class _LocalCallers:
         """The caller of `credential`; `resolve` (async, may query the database) on a miss."""
         now = time.monotonic()
         await self._follow_revocations(now)
-        hit = self.entries.get(credential)
-        if hit and hit[0] > now:
-            return hit[1]
+        hit = self.entries.fresh(credential, now)
+        if hit is not MISSING:
+            return hit
         generation = self.generation
         caller = await resolve(credential)
         if generation == self.generation:
-            if len(self.entries) >= MAX_CACHED_CALLERS:
-                self.entries.clear()  # misses are cached too: random credentials must not grow memory
-            self.entries[credential] = (now + CALLER_TTL_SECONDS, caller)
+            self.entries.remember(credential, caller, now + CALLER_TTL_SECONDS)
         return caller
 
 

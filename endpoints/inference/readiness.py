@@ -16,6 +16,7 @@ from endpoints.choices import BUILD_PENDING_STATUSES, EndpointStatus
 from endpoints.infra_state import state_key
 from endpoints.inference import routing
 from llmengine_site.errors import UpstreamFailure
+from llmengine_site.timed_entries import MISSING, TimedEntries
 from llmengine_site.transient import log_skipped
 
 RECHECK_SECONDS = 1.0
@@ -23,8 +24,8 @@ RECHECK_SECONDS = 1.0
 # READY but serving (an update rolling out) is checked before every request, and one shared-cache
 # read per endpoint and interval is enough (the cacher refreshes the state every few seconds).
 STATE_MEMO_SECONDS = 0.5
-_states: dict[str, tuple[float, dict | None]] = {}
 MAX_MEMO_ENTRIES = 10_000
+_states = TimedEntries(MAX_MEMO_ENTRIES)
 # Headers of an answer the client should not retry: the OpenAI SDK honours `x-should-retry`.
 NO_RETRY_HEADERS = {"x-should-retry": "false"}
 
@@ -91,17 +92,15 @@ class Readiness:
 
 
 async def _observed_state(endpoint_id: str, now: float) -> dict | None:
-    memo = _states.get(endpoint_id)
-    if memo and memo[0] > now:
-        return memo[1]
+    memo = _states.fresh(endpoint_id, now)
+    if memo is not MISSING:
+        return memo
     try:
         state = await cache.aget(state_key(endpoint_id))
     except Exception as exc:  # the cache is down: judge as "not observed yet", keep routing
         log_skipped("observed state read", exc)
         return None
-    if len(_states) >= MAX_MEMO_ENTRIES:
-        _states.clear()
-    _states[endpoint_id] = (now + STATE_MEMO_SECONDS, state)
+    _states.remember(endpoint_id, state, now + STATE_MEMO_SECONDS)
     return state
 
 

@@ -12,6 +12,7 @@ from endpoints.choices import EndpointStatus
 from endpoints.inference.http import run_db
 from endpoints.models import ModelEndpoint
 from llmengine_site.names import endpoint_group_name
+from llmengine_site.timed_entries import TimedEntries
 from llmengine_site.transient import is_transient, log_skipped
 
 LOCAL_TTL_SECONDS = 5.0
@@ -67,7 +68,7 @@ def route_for(endpoint) -> Route:
     )
 
 
-_local: dict[str, tuple[float, Route | None]] = {}
+_local = TimedEntries(MAX_LOCAL_ENTRIES)  # key -> (expires_at, Route or None for an unknown one)
 
 
 def _key(kind: str, value: str) -> str:
@@ -109,9 +110,7 @@ async def _lookup(kind: str, value: str) -> Route | None:
                     await cache.aset(key, asdict(route) if route else {}, SHARED_TTL_SECONDS)
                 except Exception as exc:
                     log_skipped("shared route cache write", exc)
-    if len(_local) >= MAX_LOCAL_ENTRIES:
-        _local.clear()  # unknown names are cached too: random names must not grow memory
-    _local[key] = (now + LOCAL_TTL_SECONDS, route)
+    _local.remember(key, route, now + LOCAL_TTL_SECONDS)
     return route
 
 

@@ -143,7 +143,7 @@ def test_in_flight_requests_are_exposed_for_keda(gateway, model_server):
 def test_lookups_of_unknown_names_do_not_grow_the_route_cache_without_bound(gateway, settings, monkeypatch):
     from endpoints.inference import routing
 
-    monkeypatch.setattr(routing, "MAX_LOCAL_ENTRIES", 5)
+    monkeypatch.setattr(routing._local, "limit", 5)
     for index in range(12):
         response = httpx.post(f"{gateway}/v1/llm/completions-sync?model_endpoint_name=missing-{index}",
                               auth=("test-user-id", ""), json={"prompt": "x", "max_new_tokens": 1, "temperature": 0})
