@@ -10,7 +10,7 @@ import yaml
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
-from django.contrib.admin.utils import unquote
+from django.contrib.admin.utils import quote, unquote
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -33,7 +33,7 @@ TEARDOWN_PERMISSION = "endpoints.delete_modelendpoint"
 
 
 def endpoint_link(endpoint: ModelEndpoint) -> str:
-    url = reverse("admin:endpoints_modelendpoint_change", args=[endpoint.pk])
+    url = reverse("admin:endpoints_modelendpoint_change", args=[quote(endpoint.pk)])
     return format_html('<a href="{}">{}</a>', url, endpoint.name)
 
 
@@ -195,7 +195,7 @@ class ModelEndpointAdmin(admin.ModelAdmin):
         return get_object_or_404(ModelEndpoint.objects.select_related("bundle"), pk=unquote(object_id))
 
     def _back_to(self, endpoint) -> HttpResponseRedirect:
-        return HttpResponseRedirect(reverse("admin:endpoints_modelendpoint_change", args=[endpoint.pk]))
+        return HttpResponseRedirect(reverse("admin:endpoints_modelendpoint_change", args=[quote(endpoint.pk)]))
 
     def _run(self, request, endpoint, call, done: str) -> bool:
         """Run one service call for the page; report its outcome as a message and in the admin log."""

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.utils import unquote
+from django.contrib.admin.utils import quote, unquote
 from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -167,7 +167,7 @@ class JobActions:
             self.message_user(request, f"{job.id}: {done}", messages.SUCCESS)
         else:
             self.message_user(request, f"{job.id}: not cancelled: it is {job.status}", messages.WARNING)
-        return HttpResponseRedirect(reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_change", args=[job.pk]))
+        return HttpResponseRedirect(reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_change", args=[quote(job.pk)]))
 
 
 @admin.register(BatchJob)
@@ -195,7 +195,7 @@ class BatchJobAdmin(JobActions, NoBulkDelete, ViewOnlyPage, admin.ModelAdmin):
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         if FineTune.objects.filter(pk=unquote(object_id)).exists():  # old links: the fine-tune's own page
-            return HttpResponseRedirect(reverse("admin:jobs_finetune_change", args=[unquote(object_id)]))
+            return HttpResponseRedirect(reverse("admin:jobs_finetune_change", args=[object_id]))
         return super().change_view(request, object_id, form_url, extra_context)
 
     def has_add_permission(self, request):

@@ -1,6 +1,7 @@
 """Reads of files, jobs, bundles and triggers, with tenant scoping written once
 (docs/design.md#identity-and-ownership:
 a foreign id answers exactly like an unknown one)."""
+from django.contrib.admin.utils import quote
 from django.db.models import Q, QuerySet
 from django.urls import NoReverseMatch, reverse
 
@@ -99,7 +100,7 @@ def trigger_owned_by(caller: Caller, trigger_id: str) -> Trigger:
 def _admin_link(job: BatchJob) -> str:
     try:
         page = "admin:jobs_finetune_change" if job.kind == JobKind.FINE_TUNE else "admin:jobs_batchjob_change"
-        return reverse(page, args=[job.pk])
+        return reverse(page, args=[quote(job.pk)])
     except NoReverseMatch:  # the admin is not mounted (API-only deployment)
         return ""
 

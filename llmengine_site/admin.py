@@ -6,7 +6,7 @@ are revoked, not deleted, so their owner and last use stay on record.
 """
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.utils import unquote
+from django.contrib.admin.utils import quote, unquote
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -117,7 +117,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
         api_key_revoke(key)
         self.log_change(request, key, "revoked")
         self.message_user(request, f"Key {key.key_hint}… revoked; it stops working at once.", messages.SUCCESS)
-        return HttpResponseRedirect(reverse("admin:llmengine_site_apikey_change", args=[key.pk]))
+        return HttpResponseRedirect(reverse("admin:llmengine_site_apikey_change", args=[quote(key.pk)]))
 
     @admin.action(description="Revoke the selected keys", permissions=["revoke"])
     def revoke_selected(self, request, queryset):

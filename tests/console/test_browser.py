@@ -4,6 +4,7 @@ import os
 from pathlib import Path
 
 import pytest
+from django.contrib.admin.utils import quote
 from django.urls import reverse
 
 from tests.console.conftest import PASSWORD
@@ -110,7 +111,7 @@ def test_operator_issues_an_api_key_and_sees_it_once(open_console, operator, liv
 
 def test_viewer_sees_the_endpoint_without_actions(open_console, viewer, failing_endpoint, live_server):
     page = open_console(viewer)
-    page.goto(live_server.url + reverse("admin:endpoints_modelendpoint_change", args=[failing_endpoint.pk]))
+    page.goto(live_server.url + reverse("admin:endpoints_modelendpoint_change", args=[quote(failing_endpoint.pk)]))
     assert "ImagePullBackOff" in page.inner_text("#endpoint-reason")
     assert page.locator("#endpoint-actions").count() == 0
     shot(page, "07-viewer-endpoint")

@@ -1,6 +1,7 @@
 """The dashboard (admin index): endpoints by status, failing endpoints with reasons, queue
 depths, jobs, recent events; each item links to its page."""
 import pytest
+from django.contrib.admin.utils import quote
 from django.urls import reverse
 
 from endpoints import infra_state
@@ -13,7 +14,7 @@ pytestmark = pytest.mark.django_db
 def test_failing_endpoint_is_listed_with_its_reason_and_link(operator_client, failing_endpoint):
     html = operator_client.get(reverse("admin:index")).content.decode()
     dashboard = html[html.index('id="dashboard"'):]
-    assert reverse("admin:endpoints_modelendpoint_change", args=[failing_endpoint.pk]) in dashboard
+    assert reverse("admin:endpoints_modelendpoint_change", args=[quote(failing_endpoint.pk)]) in dashboard
     assert "cannot be pulled (ImagePullBackOff)" in dashboard
 
 
@@ -49,7 +50,7 @@ def test_jobs_section_shows_the_jobs_summary(operator_client):
     response = operator_client.get(reverse("admin:index"))
     html = response.content.decode()
     assert 'id="jobs-summary"' in html
-    assert f'href="{reverse("admin:jobs_batchjob_change", args=[job.pk])}"' in html
+    assert f'href="{reverse("admin:jobs_batchjob_change", args=[quote(job.pk)])}"' in html
     assert ("running", 1) in response.context["dashboard"]["jobs"]["counts"]
 
 

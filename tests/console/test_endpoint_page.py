@@ -1,6 +1,7 @@
 """The endpoint page: desired spec, observed state, events, manifests, and actions through the
 services, reporting success or the error text (never a server error)."""
 import pytest
+from django.contrib.admin.utils import quote
 from django.urls import reverse
 
 from endpoints import infra_state
@@ -11,12 +12,12 @@ pytestmark = pytest.mark.django_db
 
 
 def page_url(endpoint) -> str:
-    return reverse("admin:endpoints_modelendpoint_change", args=[endpoint.pk])
+    return reverse("admin:endpoints_modelendpoint_change", args=[quote(endpoint.pk)])
 
 
 def action(client, endpoint, name, data=None):
     """POST an action, follow the redirect back to the page; returns (page, message texts)."""
-    response = client.post(reverse(f"admin:endpoints_modelendpoint_{name}", args=[endpoint.pk]), data or {}, follow=True)
+    response = client.post(reverse(f"admin:endpoints_modelendpoint_{name}", args=[quote(endpoint.pk)]), data or {}, follow=True)
     assert response.status_code == 200
     return response, [str(message) for message in response.context["messages"]]
 
@@ -113,7 +114,7 @@ def test_delete_needs_the_name_typed_then_queues_the_teardown(operator_client):
 
 def test_actions_answer_405_to_get(operator_client):
     endpoint = make_endpoint("echo")
-    assert operator_client.get(reverse("admin:endpoints_modelendpoint_rebuild", args=[endpoint.pk])).status_code == 405
+    assert operator_client.get(reverse("admin:endpoints_modelendpoint_rebuild", args=[quote(endpoint.pk)])).status_code == 405
 
 
 def test_bulk_rebuild_reports_each_outcome(operator_client):

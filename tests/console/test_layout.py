@@ -5,6 +5,7 @@ dashboard, endpoint and fine-tune pages at 1280 px land in test-artifacts/screen
 from datetime import timedelta
 
 import pytest
+from django.contrib.admin.utils import quote
 from django.urls import reverse
 from django.utils import timezone
 
@@ -127,7 +128,7 @@ def test_dashboard_uses_the_width_and_breaks_no_word(console_at, fleet, live_ser
 @pytest.mark.parametrize("width", WIDTHS)
 def test_endpoint_page_has_single_height_bars_and_no_empty_bar(console_at, fleet, live_server, width):
     page = console_at(width)
-    page.goto(live_server.url + reverse("admin:endpoints_modelendpoint_change", args=[fleet[0].pk]))
+    page.goto(live_server.url + reverse("admin:endpoints_modelendpoint_change", args=[quote(fleet[0].pk)]))
     if width == 1280:
         shot(page, "12-endpoint-1280")
     assert_fits(page)
@@ -160,13 +161,13 @@ def test_fine_tune_list_and_page_fit(console_at, fleet, live_server, width):
         shot(page, "13-fine-tune-list-1280")
     assert_fits(page)
     job = BatchJob.objects.get(kind="fine_tune", status="SUCCESS")
-    page.goto(live_server.url + reverse("admin:jobs_finetune_change", args=[job.pk]))
+    page.goto(live_server.url + reverse("admin:jobs_finetune_change", args=[quote(job.pk)]))
     if width == 1280:
         shot(page, "14-fine-tune-1280")
     assert_fits(page)
     assert page.locator("h1").first.inner_text().startswith("View fine-tune")
     assert page.locator("input[name=_save], input[name=_continue]").count() == 0
-    assert page.locator(f"a[href='{reverse('admin:endpoints_modelendpoint_change', args=[fleet[1].pk])}']").count() >= 1
+    assert page.locator(f"a[href='{reverse('admin:endpoints_modelendpoint_change', args=[quote(fleet[1].pk)])}']").count() >= 1
 
 
 @pytest.mark.parametrize("width", WIDTHS)
@@ -175,7 +176,7 @@ def test_batch_job_list_and_page_fit_and_are_read_only(console_at, fleet, live_s
     page.goto(live_server.url + reverse("admin:jobs_batchjob_changelist"))
     assert_fits(page)
     job = BatchJob.objects.filter(kind="batch_completion").first()
-    page.goto(live_server.url + reverse("admin:jobs_batchjob_change", args=[job.pk]))
+    page.goto(live_server.url + reverse("admin:jobs_batchjob_change", args=[quote(job.pk)]))
     if width == 1280:
         shot(page, "15-batch-job-1280")
     assert_fits(page)

@@ -2,6 +2,7 @@
 (docs/console.md#pages): every registered model's page, for an operator and for a viewer."""
 import pytest
 from django.contrib import admin
+from django.contrib.admin.utils import quote
 from django.urls import reverse
 
 from llmengine_site.services import api_key_create
@@ -44,7 +45,7 @@ def test_pages_with_nothing_to_edit_have_no_save_button_and_say_view(request, on
         obj = model._default_manager.first()
         if obj is None:
             continue
-        url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_change", args=[obj.pk])
+        url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_change", args=[quote(obj.pk)])
         response = client.get(url)
         assert response.status_code == 200, url
         html = response.content.decode()

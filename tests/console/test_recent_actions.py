@@ -3,6 +3,7 @@ dashboard of the person who ran it (docs/console.md#recent-actions)."""
 import pytest
 from django.contrib.admin.models import CHANGE, DELETION, LogEntry
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.contrib.admin.utils import quote
 from django.urls import reverse
 
 from endpoints.builder import endpoint_sync
@@ -77,7 +78,7 @@ def test_endpoint_actions_are_in_recent_actions(operator_client, operator, k8s_a
     endpoint_sync(other.id)
     for action, data in (("rebuild", {}), ("restart", {}), ("scale", {"min_workers": 0, "max_workers": 3}),
                          ("teardown", {"confirm_name": "echo-recent"})):
-        operator_client.post(reverse(f"admin:endpoints_modelendpoint_{action}", args=[endpoint.pk]), data)
+        operator_client.post(reverse(f"admin:endpoints_modelendpoint_{action}", args=[quote(endpoint.pk)]), data)
     operator_client.post(reverse("admin:endpoints_modelendpoint_changelist"),
                          {"action": "restart_selected", "_selected_action": [other.pk]})
     assert logged(operator, endpoint.pk) == [
@@ -91,7 +92,7 @@ def test_api_key_issue_and_revoke_are_in_recent_actions(operator_client, operato
     operator_client.post(reverse("admin:llmengine_site_apikey_add"),
                          {"name": "ci pipeline", "user_id": "alice", "team_id": "ml", "_save": "Save"})
     key = ApiKey.objects.get(name="ci pipeline")
-    operator_client.post(reverse("admin:llmengine_site_apikey_revoke", args=[key.pk]))
+    operator_client.post(reverse("admin:llmengine_site_apikey_revoke", args=[quote(key.pk)]))
     assert LogEntry.objects.filter(user=operator, object_id=str(key.pk)).count() == 2
     assert logged(operator, key.pk) == ["revoked"]
     assert str(key) in recent_actions(operator_client)
@@ -126,7 +127,7 @@ def test_job_file_and_trigger_actions_are_in_recent_actions(operator_client, ope
 
 def test_a_refused_action_is_not_logged(operator_client, operator):
     endpoint = make_endpoint("echo-refused")
-    operator_client.post(reverse("admin:endpoints_modelendpoint_scale", args=[endpoint.pk]),
+    operator_client.post(reverse("admin:endpoints_modelendpoint_scale", args=[quote(endpoint.pk)]),
                          {"min_workers": 5, "max_workers": 1})
-    operator_client.post(reverse("admin:endpoints_modelendpoint_teardown", args=[endpoint.pk]), {"confirm_name": "x"})
+    operator_client.post(reverse("admin:endpoints_modelendpoint_teardown", args=[quote(endpoint.pk)]), {"confirm_name": "x"})
     assert not LogEntry.objects.filter(user=operator).exists()

@@ -2,6 +2,7 @@
 import pytest
 from django.contrib.auth.models import Group
 from django.core.management import call_command
+from django.contrib.admin.utils import quote
 from django.urls import reverse
 
 from endpoints.models import ModelEndpoint
@@ -34,7 +35,7 @@ def test_viewer_only_views_and_operator_can_operate(roles):
 
 def test_viewer_sees_the_endpoint_page_without_action_buttons(viewer_client):
     endpoint = make_endpoint("echo")
-    page = viewer_client.get(reverse("admin:endpoints_modelendpoint_change", args=[endpoint.pk]))
+    page = viewer_client.get(reverse("admin:endpoints_modelendpoint_change", args=[quote(endpoint.pk)]))
     assert page.status_code == 200
     html = page.content.decode()
     assert "echo" in html and "endpoint-actions" not in html
@@ -44,7 +45,7 @@ def test_viewer_sees_the_endpoint_page_without_action_buttons(viewer_client):
 @pytest.mark.parametrize("action", ["rebuild", "restart", "scale", "teardown"])
 def test_viewer_posting_an_action_gets_403_and_nothing_changes(viewer_client, action):
     endpoint = make_endpoint("echo")
-    url = reverse(f"admin:endpoints_modelendpoint_{action}", args=[endpoint.pk])
+    url = reverse(f"admin:endpoints_modelendpoint_{action}", args=[quote(endpoint.pk)])
     response = viewer_client.post(url, {"min_workers": 0, "max_workers": 5, "confirm_name": "echo"})
     assert response.status_code == 403
     after = ModelEndpoint.objects.get(pk=endpoint.pk)
@@ -61,9 +62,9 @@ def test_viewer_cannot_run_bulk_actions_from_the_list(viewer_client):
 
 def test_operator_sees_and_runs_the_actions(operator_client):
     endpoint = make_endpoint("echo")
-    page = operator_client.get(reverse("admin:endpoints_modelendpoint_change", args=[endpoint.pk])).content.decode()
+    page = operator_client.get(reverse("admin:endpoints_modelendpoint_change", args=[quote(endpoint.pk)])).content.decode()
     assert 'value="Rebuild"' in page and 'value="Scale"' in page and 'value="Delete endpoint"' in page
-    operator_client.post(reverse("admin:endpoints_modelendpoint_rebuild", args=[endpoint.pk]))
+    operator_client.post(reverse("admin:endpoints_modelendpoint_rebuild", args=[quote(endpoint.pk)]))
     assert ModelEndpoint.objects.get(pk=endpoint.pk).spec_version == endpoint.spec_version + 1
 
 
@@ -72,7 +73,7 @@ def test_viewer_cannot_issue_or_revoke_api_keys(viewer_client):
 
     key, _ = api_key_create(user_id="u", team_id="t")
     assert viewer_client.get(reverse("admin:llmengine_site_apikey_add")).status_code == 403
-    assert viewer_client.post(reverse("admin:llmengine_site_apikey_revoke", args=[key.pk])).status_code == 403
+    assert viewer_client.post(reverse("admin:llmengine_site_apikey_revoke", args=[quote(key.pk)])).status_code == 403
     key.refresh_from_db()
     assert key.revoked_at is None
 

@@ -1,6 +1,7 @@
 """Secrets on console pages read "set", never their value, for every role: the forwarder Secret
 among an async endpoint's manifests, a fine-tune's wandb api_key, a trigger's job config."""
 import pytest
+from django.contrib.admin.utils import quote
 from django.urls import reverse
 
 from endpoints.builder import endpoint_spec, preview_queue_url
@@ -33,7 +34,7 @@ def test_async_endpoint_page_shows_the_forwarder_secret_as_set(console, settings
     spec = endpoint_spec(endpoint, preview_queue_url(endpoint, look_up=False))
     secrets = _secret_values(render_endpoint(spec, keda_available=True, lws_available=False))
     assert secrets  # the page has a Secret to hide
-    page = console.get(reverse("admin:endpoints_modelendpoint_change", args=[endpoint.pk]))
+    page = console.get(reverse("admin:endpoints_modelendpoint_change", args=[quote(endpoint.pk)]))
     assert page.status_code == 200
     html = page.content.decode()
     assert "kind: Secret" in html and ": set" in html
@@ -47,7 +48,7 @@ def test_fine_tune_page_shows_the_wandb_api_key_as_set(console):
         kind="fine_tune", owner="team-a", created_by="user-a", image="llm-engine/fine-tune:1",
         mount_location="/restricted_launch/fine_tune_config.json", max_runtime_seconds=3600,
         job_config={"model_name": "llama-2-7b.run", "wandb_config": {"api_key": WANDB_KEY, "project": "p"}})
-    page = console.get(reverse("admin:jobs_finetune_change", args=[job.pk]))
+    page = console.get(reverse("admin:jobs_finetune_change", args=[quote(job.pk)]))
     assert page.status_code == 200
     html = page.content.decode()
     assert "llama-2-7b.run" in html and "&quot;api_key&quot;: &quot;set&quot;" in html
@@ -60,7 +61,7 @@ def test_trigger_page_shows_credentials_in_its_job_config_as_set(console):
     trigger = Trigger.objects.create(
         name="nightly", owner="team-a", created_by="user-a", cron_schedule="0 * * * *", bundle=bundle,
         default_job_config={"source": "s3://bucket/team-a/in", "service_token": TRIGGER_TOKEN})
-    page = console.get(reverse("admin:jobs_trigger_change", args=[trigger.pk]))
+    page = console.get(reverse("admin:jobs_trigger_change", args=[quote(trigger.pk)]))
     assert page.status_code == 200
     html = page.content.decode()
     assert "s3://bucket/team-a/in" in html and "&quot;service_token&quot;: &quot;set&quot;" in html
