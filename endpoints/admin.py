@@ -10,11 +10,11 @@ import yaml
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
-from django.contrib.admin.utils import quote, unquote
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
-from django.urls import path, reverse
+from django.urls import path
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
@@ -24,6 +24,7 @@ from endpoints.choices import EndpointStatus, EndpointType
 from endpoints.manifests import render_endpoint
 from endpoints.models import EndpointEvent, ModelBundle, ModelEndpoint, ModelRepository, RecommendedHardware
 from endpoints.resources import check_gpu_type_mapped, validate_resources
+from llmengine_site.console_links import console_url
 from llmengine_site.errors import DomainError, InvalidRequest
 from llmengine_site.redaction import redact_secret_objects
 
@@ -33,8 +34,7 @@ TEARDOWN_PERMISSION = "endpoints.delete_modelendpoint"
 
 
 def endpoint_link(endpoint: ModelEndpoint) -> str:
-    url = reverse("admin:endpoints_modelendpoint_change", args=[quote(endpoint.pk)])
-    return format_html('<a href="{}">{}</a>', url, endpoint.name)
+    return format_html('<a href="{}">{}</a>', console_url(endpoint), endpoint.name)
 
 
 def short_text(text: str, length: int = SHORT_REASON_LENGTH) -> str:
@@ -195,7 +195,7 @@ class ModelEndpointAdmin(admin.ModelAdmin):
         return get_object_or_404(ModelEndpoint.objects.select_related("bundle"), pk=unquote(object_id))
 
     def _back_to(self, endpoint) -> HttpResponseRedirect:
-        return HttpResponseRedirect(reverse("admin:endpoints_modelendpoint_change", args=[quote(endpoint.pk)]))
+        return HttpResponseRedirect(console_url(endpoint))
 
     def _run(self, request, endpoint, call, done: str) -> bool:
         """Run one service call for the page; report its outcome as a message and in the admin log."""

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.utils import quote, unquote
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -24,6 +24,7 @@ from jobs.choices import ACTIVE_STATUSES, JobKind, JobStatus
 from jobs.models import BatchJob, DockerImageBatchJobBundle, File, FineTune, FineTuneTemplate, JobEvent, Trigger
 from jobs.services import files, fine_tunes, runs, triggers
 from jobs.services.templates import TEMPLATE_FIELDS, template_errors
+from llmengine_site.console_links import console_url
 from llmengine_site.redaction import redact_credentials
 
 
@@ -167,7 +168,7 @@ class JobActions:
             self.message_user(request, f"{job.id}: {done}", messages.SUCCESS)
         else:
             self.message_user(request, f"{job.id}: not cancelled: it is {job.status}", messages.WARNING)
-        return HttpResponseRedirect(reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_change", args=[quote(job.pk)]))
+        return HttpResponseRedirect(console_url(job))
 
 
 @admin.register(BatchJob)

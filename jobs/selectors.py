@@ -1,14 +1,14 @@
 """Reads of files, jobs, bundles and triggers, with tenant scoping written once
 (docs/design.md#identity-and-ownership:
 a foreign id answers exactly like an unknown one)."""
-from django.contrib.admin.utils import quote
 from django.db.models import Q, QuerySet
-from django.urls import NoReverseMatch, reverse
+from django.urls import NoReverseMatch
 
 from jobs.choices import ACTIVE_STATUSES, JobKind, JobStatus
-from jobs.models import BatchJob, DockerImageBatchJobBundle, File, FineTuneTemplate, Trigger
+from jobs.models import BatchJob, DockerImageBatchJobBundle, File, FineTune, FineTuneTemplate, Trigger
 from llmengine_site.auth import Caller
 from llmengine_site.choices import OrderBy
+from llmengine_site.console_links import console_url
 from llmengine_site.errors import ObjectNotFound
 
 FILE_NOT_FOUND = "The specified file could not be found."
@@ -99,8 +99,7 @@ def trigger_owned_by(caller: Caller, trigger_id: str) -> Trigger:
 
 def _admin_link(job: BatchJob) -> str:
     try:
-        page = "admin:jobs_finetune_change" if job.kind == JobKind.FINE_TUNE else "admin:jobs_batchjob_change"
-        return reverse(page, args=[quote(job.pk)])
+        return console_url(job, model=FineTune if job.kind == JobKind.FINE_TUNE else None)
     except NoReverseMatch:  # the admin is not mounted (API-only deployment)
         return ""
 

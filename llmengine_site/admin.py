@@ -6,7 +6,7 @@ are revoked, not deleted, so their owner and last use stay on record.
 """
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.utils import quote, unquote
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -16,6 +16,7 @@ from django.utils.html import format_html
 from django.utils.http import urlencode
 from django.views.decorators.http import require_POST
 
+from llmengine_site.console_links import console_url
 from llmengine_site.models import ApiKey
 from llmengine_site.services import api_key_create, api_key_revoke
 
@@ -117,7 +118,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
         api_key_revoke(key)
         self.log_change(request, key, "revoked")
         self.message_user(request, f"Key {key.key_hint}… revoked; it stops working at once.", messages.SUCCESS)
-        return HttpResponseRedirect(reverse("admin:llmengine_site_apikey_change", args=[quote(key.pk)]))
+        return HttpResponseRedirect(console_url(key))
 
     @admin.action(description="Revoke the selected keys", permissions=["revoke"])
     def revoke_selected(self, request, queryset):
