@@ -12,7 +12,7 @@ from endpoints.choices import EndpointStatus
 from endpoints.inference.http import run_db
 from endpoints.models import ModelEndpoint
 from llmengine_site.names import endpoint_group_name
-from llmengine_site.timed_entries import TimedEntries
+from llmengine_site.timed_entries import MISSING, TimedEntries
 from llmengine_site.transient import is_transient, log_skipped
 
 LOCAL_TTL_SECONDS = 5.0
@@ -84,9 +84,9 @@ def _load(kind: str, value: str) -> Route | None:
 async def _lookup(kind: str, value: str) -> Route | None:
     key = _key(kind, value)
     now = time.monotonic()
-    hit = _local.get(key)
-    if hit and hit[0] > now:
-        return hit[1]
+    route = _local.fresh(key, now)
+    if route is not MISSING:
+        return route
     try:
         stored = await cache.aget(key)
     except Exception as exc:
@@ -100,10 +100,11 @@ async def _lookup(kind: str, value: str) -> Route | None:
         try:
             route = await run_db(_load, kind, value)
         except Exception as exc:
-            if hit is None or not is_transient(exc):
+            known = _local.get(key)  # expired, or it would have answered above
+            if known is None or not is_transient(exc):
                 raise
             log_skipped("route load", exc)
-            route = hit[1]  # the database is unreachable too: keep routing by what we knew
+            route = known[1]  # the database is unreachable too: keep routing by what we knew
         else:
             if shared:
                 try:

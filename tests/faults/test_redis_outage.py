@@ -1,10 +1,12 @@
 """Redis down (docs/operations.md#when-redis-or-kubernetes-is-down): a create that committed answers
 200 and its build is re-sent by the cacher; reads answer 200 with the observed fields null;
 inference keeps routing."""
+import asyncio
 import logging
 import threading
 import time
 
+import django.db
 import dramatiq
 import httpx
 import pytest
@@ -87,6 +89,34 @@ def test_inference_keeps_routing_while_redis_is_down(killable_redis, gateway, mo
     answer = complete()
     assert answer.status_code == 200, answer.text
     assert answer.json()["output"]["text"] == " w0 w1"
+
+
+def test_a_known_route_outlives_its_expiry_while_redis_and_the_database_are_unreachable(
+        owner, guide_llama_7b, killable_redis, monkeypatch):
+    assert owner.post("/v1/llm/model-endpoints", guide_llama_7b, format="json").status_code == 200
+    routing._local.clear()
+    known = asyncio.run(routing.llm_route("llama-7b"))
+    assert known is not None and known.name == "llama-7b"
+    server, _ = killable_redis
+    server.kill()
+    key = routing._key("llm", "llama-7b")
+    routing._local[key] = (0.0, known)  # expired long ago
+    lost = django.db.OperationalError("connection to server at 127.0.0.1 failed: Connection refused")
+
+    def database_down(kind, value):
+        raise lost
+
+    monkeypatch.setattr(routing, "_load", database_down)
+    assert asyncio.run(routing.llm_route("llama-7b")) == known  # routed by what the gateway knew
+    assert routing._local.fresh(key, time.monotonic()) == known  # and kept for a few seconds more
+
+    routing._local.clear()  # nothing known: the failure is the answer
+    with pytest.raises(django.db.OperationalError):
+        asyncio.run(routing.llm_route("llama-7b"))
+    routing._local[key] = (0.0, known)
+    monkeypatch.setattr(routing, "_load", lambda kind, value: 1 / 0)  # not a transient failure
+    with pytest.raises(ZeroDivisionError):
+        asyncio.run(routing.llm_route("llama-7b"))
 
 
 def wait_for(predicate, timeout: float, what: str):
