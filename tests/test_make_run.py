@@ -15,6 +15,7 @@ import pytest
 
 from tests.fixtures_api import GUIDE_LLAMA_7B
 from tests.fakes.model_servers import ModelServer
+from tests.fakes.redis_fixtures import KillableRedis
 
 ROOT = Path(__file__).resolve().parent.parent
 NOISE = ("lifespan", "Error while closing socket", "StreamingHttpResponse must consume", "SIGKILL",
@@ -166,3 +167,45 @@ def test_ctrl_c_stops_everything_within_5_s_with_a_stream_in_flight(make_run, k8
             assert noise not in output, output
     finally:
         model.stop()
+
+
+def test_a_killed_builder_and_cacher_are_restarted_while_the_gateway_keeps_answering(make_run, k8s_api):
+    redis_server = KillableRedis()  # the builder's broker: a Redis of this test's own
+    redis_server.start()
+    try:
+        run = make_run(KUBECONFIG=os.environ["KUBECONFIG"], REDIS_URL=redis_server.url)
+        run.wait_until_up()
+        answers, watching = [], threading.Event()
+        watching.set()
+
+        def watch_gateway():
+            while watching.is_set():
+                try:
+                    answers.append(httpx.get(f"{run.url}/healthz", timeout=5).status_code)
+                except httpx.HTTPError as error:
+                    answers.append(repr(error))
+                time.sleep(0.1)
+
+        watcher = threading.Thread(target=watch_gateway, daemon=True)
+        watcher.start()
+        for name, command in (("endpoint builder", "dramatiq"), ("cacher", "run_cacher")):  # rundramatiq execs dramatiq
+            victim = run.child_pid(command)
+            os.killpg(victim, signal.SIGKILL)  # its whole group, as the OOM killer would leave it
+            run.wait_for_line(rf"the {name} was killed by signal 9; restarting it in 1 s")
+            restarted = int(run.wait_for_line(rf"the {name} restarted \(pid (\d+)\)").group(1))
+            assert restarted != victim and run.child_pid(command) == restarted
+
+        # The restarted builder and cacher do their work: a create is built and observed READY.
+        auth = ("test-user-id", "")
+        body = dict(GUIDE_LLAMA_7B, name="after-restarts", min_workers=0)  # READY once applied
+        assert httpx.post(f"{run.url}/v1/llm/model-endpoints", json=body, auth=auth, timeout=30).status_code == 200
+        deadline = time.monotonic() + 60
+        while httpx.get(f"{run.url}/v1/llm/model-endpoints/after-restarts", auth=auth, timeout=10).json()["status"] != "READY":
+            assert time.monotonic() < deadline, run.output()
+            time.sleep(0.3)
+        watching.clear()
+        watcher.join(10)
+        assert len(answers) > 10 and set(answers) == {200}, answers  # the gateway never went down
+        assert run.process.poll() is None
+    finally:
+        redis_server.close()
